@@ -1,0 +1,14 @@
+"Run notebooks top to bottom in a fresh shell and save their outputs: python tools/run_nb.py nbs/01_activations.ipynb ..."
+import os, sys
+from pathlib import Path
+from execnb.nbio import read_nb, write_nb
+from execnb.shell import CaptureShell
+
+for fn in sys.argv[1:]:
+    fn = Path(fn).resolve()
+    nb = read_nb(fn)
+    os.chdir(fn.parent)
+    sh = CaptureShell()
+    sh.run_all(nb, exc_stop=True)
+    write_nb(nb, fn)
+    print("ran", fn.name)
