@@ -57,3 +57,9 @@ def test_readme_matches_index():
     sys.path.insert(0, str(ROOT / "tools"))
     from readme import render
     assert (ROOT / "README.md").read_text() == render(), "README.md is stale: run python tools/readme.py"
+
+def test_core_import_is_light():
+    "NumPy users pay for neither torch nor SymPy nor matplotlib."
+    code = "import sys, nnnotes.core; bad = [m for m in ('torch', 'sympy', 'matplotlib') if m in sys.modules]; assert not bad, bad"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
