@@ -70,7 +70,9 @@ def test_outputs_saved_and_figures_sized(nb):
             png = o.get("data", {}).get("image/png")
             if png:
                 w, h = _png_size(png)
-                assert w <= 1100 and h <= 800, f"{nb.name}: cell {i} figure is {w}x{h} px; size it for a page"
+                shown = o.get("metadata", {}).get("image/png", {})  # retina figures: displayed at half their pixels
+                w, h = shown.get("width", w), shown.get("height", h)
+                assert w <= 1000 and h <= 700, f"{nb.name}: cell {i} figure is shown at {w}x{h} px; size it for a page"
                 nxt = cs[i + 1] if i + 1 < len(cs) else None
                 assert nxt is not None and nxt["cell_type"] == "markdown", f"{nb.name}: cell {i}: a figure must be followed by a sentence saying what to see"
 
