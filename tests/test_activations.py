@@ -1,0 +1,209 @@
+"Property tests of nnnotes.activations (hypothesis), the import test, torch-path gradchecks, dtypes, extremes, and GPU tests."
+import pickle, subprocess, sys
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.special import expit, ndtr
+import nnnotes.activations as A
+from nnnotes.core import numerical_grad
+
+# name -> (function, derivative, kwargs, torch built-in reference)
+CASES = {
+    "sigmoid": (A.sigmoid, A.sigmoid_prime, {}, torch.sigmoid),
+    "tanh": (A.tanh, A.tanh_prime, {}, torch.tanh),
+    "relu": (A.relu, A.relu_prime, {}, F.relu),
+    "leaky_relu": (A.leaky_relu, A.leaky_relu_prime, {"negative_slope": 0.05}, lambda x: F.leaky_relu(x, 0.05)),
+    "gelu": (A.gelu, A.gelu_prime, {}, F.gelu),
+    "gelu_tanh": (A.gelu, A.gelu_prime, {"approximate": "tanh"}, lambda x: F.gelu(x, approximate="tanh")),
+    "gelu_sigmoid": (A.gelu, A.gelu_prime, {"approximate": "sigmoid"}, lambda x: x * torch.sigmoid(1.702 * x)),
+    "elu": (A.elu, A.elu_prime, {"alpha": 1.3}, lambda x: F.elu(x, 1.3)),
+}
+NAMES = list(CASES)
+EXTREMES = [-1e4, -1e3, -100., -20., -1., 0., 1., 20., 100., 1e3, 1e4]
+floats = st.floats(-50, 50, allow_nan=False, width=64)
+vectors = arrays(np.float64, st.integers(1, 30), elements=floats)
+away_from_0 = arrays(np.float64, st.integers(1, 30), elements=floats.filter(lambda v: abs(v) > 1e-3))
+
+
+def test_import_does_not_import_torch_sympy_matplotlib():
+    code = ("import nnnotes.activations, sys; "
+            "assert 'torch' not in sys.modules and 'sympy' not in sys.modules and 'matplotlib' not in sys.modules")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=40, deadline=None)
+@given(x=vectors)
+def test_numpy_matches_torch_builtin(name, x):
+    f, _, kw, ref = CASES[name]
+    y = f(x, **kw)
+    assert isinstance(y, np.ndarray) and y.dtype == np.float64 and y.shape == x.shape
+    np.testing.assert_allclose(y, ref(torch.from_numpy(x)).numpy(), rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=30, deadline=None)
+@given(x=away_from_0)
+def test_derivative_matches_autograd_and_central_differences(name, x):
+    f, fp, kw, ref = CASES[name]
+    xt = torch.from_numpy(x).requires_grad_()
+    g_ref, = torch.autograd.grad(ref(xt).sum(), xt)
+    xo = torch.from_numpy(x).requires_grad_()
+    g_ours, = torch.autograd.grad(f(xo, **kw).sum(), xo)
+    # tanh-GELU' = (1 + t)/2 + x(1 - t^2)k(1 + 3cx^2)/2 cancels for x < 0 (t -> -1), in torch's formula and ours alike:
+    # an absolute error of about eps * |x|k(1 + 3cx^2)/2, at most about 20 eps = 4.4e-15 (near x = -6; beyond -8, t = -1 exactly)
+    atol = 8e-15 if name == "gelu_tanh" else 1e-15
+    np.testing.assert_allclose(fp(x, **kw), g_ref.numpy(), rtol=1e-13, atol=atol)
+    # the backward keeps only the output for ELU: its error is absolute, about alpha * eps
+    np.testing.assert_allclose(g_ours.numpy(), g_ref.numpy(), rtol=1e-13, atol=atol)
+    np.testing.assert_allclose(numerical_grad(lambda v: f(v, **kw), x, elementwise=True), g_ref.numpy(), rtol=1e-8, atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=vectors)
+def test_identities(x):
+    np.testing.assert_allclose(A.sigmoid(x) + A.sigmoid(-x), 1, rtol=0, atol=np.finfo(float).eps)  # two roundings
+    np.testing.assert_allclose(A.tanh(x), 2 * A.sigmoid(2 * x) - 1, rtol=0, atol=4e-16)
+    # 1 - σ inherits σ's rounding (ε/2) as an absolute error: σ(1 - σ) is accurate to about ε absolutely, as torch's backward
+    np.testing.assert_allclose(A.sigmoid_prime(x), A.sigmoid(x) * A.sigmoid(-x), rtol=1e-14, atol=np.finfo(float).eps)
+    np.testing.assert_allclose(A.tanh_prime(x), 1 - np.tanh(x) ** 2, rtol=0, atol=4e-16)
+    np.testing.assert_array_equal(A.relu(x) - A.relu(-x), x)
+    for approximate in ("none", "tanh", "sigmoid"):  # gelu(x) - gelu(-x) = x for the exact form and both approximations
+        np.testing.assert_allclose(A.gelu(x, approximate) - A.gelu(-x, approximate), x, rtol=1e-15, atol=1e-14)
+    neg = x[x <= 0]
+    np.testing.assert_allclose(A.elu_prime(neg, 1.7), A.elu(neg, 1.7) + 1.7, rtol=0, atol=4e-16)  # elu' = elu + alpha
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=vectors)
+def test_sigmoid_against_expit_relative(x):
+    np.testing.assert_allclose(A.sigmoid(x * 14), expit(x * 14), rtol=4e-16, atol=0)  # down to sigma(-700): relative accuracy
+    np.testing.assert_allclose(A.gelu(x), x * ndtr(x), rtol=2e-16, atol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradcheck_and_gradgradcheck(name):
+    f, _, kw, _ = CASES[name]
+    x = torch.tensor([-3.1, -1.2, -0.4, 0.3, 0.9, 2.5], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: f(v, **kw), x)
+    assert torch.autograd.gradgradcheck(lambda v: f(v, **kw), x)
+
+
+def test_conventions_at_zero():
+    z = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    for f, fp, kw, ref in (CASES["relu"], CASES["leaky_relu"], CASES["elu"]):
+        g_ref, = torch.autograd.grad(ref(z).sum(), z)
+        g_ours, = torch.autograd.grad(f(z, **kw).sum(), z)
+        assert float(fp(z.detach(), **kw)) == float(g_ours) == float(g_ref)
+    assert A.relu_prime(0.0) == 0 and A.leaky_relu_prime(0.0, 0.2) == 0.2 and A.elu_prime(0.0, 2.0) == 2.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_saved_for_backward_no_more_than_builtin(name):
+    f, _, kw, ref = CASES[name]
+    x = torch.randn(1000, requires_grad=True)
+    ours, theirs = A._saved_bytes(lambda v: f(v, **kw), x), A._saved_bytes(ref, x)
+    assert 0 < ours <= theirs, (ours, theirs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_torch_dtypes(name, dtype):
+    f, fp, kw, ref = CASES[name]
+    x64 = torch.linspace(-6, 6, 97, dtype=torch.float64)
+    x = x64.to(dtype).requires_grad_()
+    y = f(x, **kw)
+    g, = torch.autograd.grad(y.sum(), x)
+    assert y.dtype == g.dtype == fp(x.detach(), **kw).dtype == dtype
+    eps = torch.finfo(dtype).eps
+    exact = f(x.detach().double(), **kw)
+    assert ((y.double() - exact).abs() / exact.abs().clamp(min=1)).max() <= 8 * eps  # each operation rounds to the dtype
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_numpy_dtypes(name, dtype):
+    f, fp, kw, _ = CASES[name]
+    x = np.linspace(-6, 6, 25).astype(dtype)
+    assert f(x, **kw).dtype == dtype and fp(x, **kw).dtype == dtype
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_extremes_float32(name):
+    f, fp, kw, ref = CASES[name]
+    x = np.array(EXTREMES, np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is the right answer, not a warning
+        y, g = f(x, **kw), fp(x, **kw)
+    assert np.isfinite(y).all() and np.isfinite(g).all()
+    # x·σ(1.702x) at x = -20 magnifies float32's rounding of 1.702x by the condition number 1.702|x| = 34 of e^(1.702x)
+    rtol = 4e-6 if name == "gelu_sigmoid" else 2e-7
+    np.testing.assert_allclose(y, ref(torch.tensor(EXTREMES, dtype=torch.float64)).numpy(), rtol=rtol, atol=1e-30)
+    xt = torch.tensor(EXTREMES, requires_grad=True)
+    gt, = torch.autograd.grad(f(xt, **kw).sum(), xt)
+    assert torch.isfinite(gt).all()
+    # ELU's backward keeps only the output: elu + alpha cancels for x << 0, an absolute error of about alpha * eps
+    atol = 1.3 * np.finfo(np.float32).eps if name == "elu" else 1e-30
+    np.testing.assert_allclose(gt.numpy(), g, rtol=2e-7, atol=atol)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="approximate: must be one of"): A.gelu(np.zeros(2), "exact")
+    with pytest.raises(ValueError, match="approximate: must be one of"): A.gelu_prime(np.zeros(2), "erf")
+    with pytest.raises(ValueError, match="alpha: must lie in"): A.elu(np.zeros(2), -1.0)
+    with pytest.raises(ValueError, match="negative_slope: has NaN"): A.leaky_relu(np.zeros(2), float("nan"))
+    with pytest.raises(TypeError, match="x: expected a number"): A.sigmoid("abc")
+
+
+def test_modules():
+    x = torch.randn(5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    pairs = [(A.Sigmoid(), torch.nn.Sigmoid()), (A.Tanh(), torch.nn.Tanh()), (A.ReLU(), torch.nn.ReLU()),
+             (A.LeakyReLU(0.2), torch.nn.LeakyReLU(0.2)), (A.GELU("tanh"), torch.nn.GELU("tanh")), (A.ELU(2.0), torch.nn.ELU(2.0))]
+    for ours, ref in pairs:
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-14, atol=1e-15)
+        assert isinstance(ours, torch.nn.Module) and repr(pickle.loads(pickle.dumps(ours))) == repr(ours)
+    assert repr(A.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
+    with pytest.raises(AttributeError): A.NoSuchThing
+
+
+# ---- GPU: plain pytest + torch (skipped without CUDA) ----
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", NAMES)
+def test_gpu_values_gradients_dtypes(name):
+    f, fp, kw, ref = CASES[name]
+    x = torch.randn(4096, device="cuda", dtype=torch.float64, generator=torch.Generator("cuda").manual_seed(0)) * 4
+    x = torch.cat([x, torch.tensor(EXTREMES, device="cuda", dtype=torch.float64)]).requires_grad_()
+    y = f(x, **kw)
+    assert y.device.type == "cuda"
+    torch.testing.assert_close(y, ref(x), rtol=1e-13, atol=1e-15)
+    g, = torch.autograd.grad(y.sum(), x)
+    g_ref, = torch.autograd.grad(ref(x).sum(), x)
+    torch.testing.assert_close(g, g_ref, rtol=1e-13, atol=4e-16)
+    torch.testing.assert_close(fp(x.detach(), **kw), g_ref, rtol=1e-13, atol=1e-15)
+    xs = x[:8].detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: f(v, **kw), xs) and torch.autograd.gradgradcheck(lambda v: f(v, **kw), xs)
+    for dt in (torch.float16, torch.bfloat16, torch.float32):
+        xd = x.detach()[:4096].to(dt).requires_grad_()
+        yd = f(xd, **kw)
+        gd, = torch.autograd.grad(yd.sum(), xd)
+        assert yd.dtype == gd.dtype == dt and yd.device.type == "cuda" and torch.isfinite(yd).all() and torch.isfinite(gd).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", NAMES)
+def test_gpu_backward_memory(name):
+    "CUDA memory held after the forward (output + what is saved for backward) is no more than the built-in's."
+    f, _, kw, ref = CASES[name]
+    x = torch.randn(1 << 22, device="cuda", requires_grad=True)
+    def held(fn):
+        torch.cuda.synchronize(); before = torch.cuda.memory_allocated()
+        y = fn(x)
+        torch.cuda.synchronize(); after = torch.cuda.memory_allocated()
+        del y
+        return after - before
+    held(lambda v: f(v, **kw)); held(ref)  # warm up
+    assert held(lambda v: f(v, **kw)) <= held(ref)
