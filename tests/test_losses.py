@@ -1,0 +1,287 @@
+"""Property tests of `nnnotes.losses` against `torch.nn.functional`: values and gradients for every reduction, float32 and
+float64, logits up to ±1e4, kinks included; bad input; kinds and dtypes; the import test; GPU tests (plain pytest + torch)."""
+import subprocess, sys
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+from nnnotes.losses import (binary_cross_entropy, cross_entropy, hinge_embedding_loss, hinge_loss, logistic_loss,
+                            multiclass_hinge_loss)
+
+REDUCTIONS = ("mean", "sum", "none")
+# ours and the reference sum the same float terms in possibly different orders: in float32 over at most 64 terms
+# that differs by a few 1e-6 relative; in float64 by ~1e-14.
+TOL = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-12)}
+SETTINGS = settings(max_examples=40, deadline=None)
+
+# ---------------------------------------------------------------- references and helpers
+def _hinge_ref(x, y, reduction="mean"):
+    "The binary hinge as 2·F.multi_margin_loss on scores (0, ŷ), class (y + 1)/2 (PyTorch's subgradient at the kink)."
+    s = torch.stack([torch.zeros_like(x), x], -1).reshape(-1, 2)
+    l = 2 * F.multi_margin_loss(s, ((y.reshape(-1) + 1) / 2).long(), reduction=reduction)
+    return l.reshape(x.shape) if reduction == "none" else l
+
+def _logistic_ref(x, y, reduction="mean"):
+    "The logistic loss as PyTorch's stable BCE with logits (F.soft_margin_loss overflows beyond y·ŷ < −88 in float32)."
+    return F.binary_cross_entropy_with_logits(x, (1 + y) / 2, reduction=reduction)
+
+def _run(f, inputs, reduction, grad):
+    "Value of `f(*inputs, reduction)` and its gradients wrt inputs[i] for i in `grad`, of a weighted sum."
+    xs = [v.detach().clone().requires_grad_(i in grad) for i, v in enumerate(inputs)]
+    out = f(*xs, reduction=reduction)
+    w = torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype, device=out.device).reshape(out.shape)
+    return (out.detach(), *torch.autograd.grad((out * w).sum(), [xs[i] for i in grad]))
+
+def assert_matches(ours, ref, inputs, reduction, grad=(0,), tol=None):
+    "Values and gradients of `ours` equal those of `ref` (same dtype and device)."
+    tol = tol or TOL[inputs[0].dtype]
+    for a, b in zip(_run(ours, inputs, reduction, grad), _run(ref, inputs, reduction, grad), strict=True):
+        torch.testing.assert_close(a, b, **tol)
+
+# ---------------------------------------------------------------- strategies
+dtypes = st.sampled_from([torch.float32, torch.float64])
+reductions = st.sampled_from(REDUCTIONS)
+shapes = st.tuples(st.integers(1, 8), st.integers(1, 8))
+# float32-representable logits up to ±1e4, with the hinge's kinks ±1 and 0 drawn often
+logit = st.one_of(st.floats(-1e4, 1e4, width=32), st.sampled_from([-1.0, 1.0, 0.0]))
+label = st.sampled_from([-1.0, 1.0])
+
+@st.composite
+def binary_case(draw, elements=logit):
+    shape, dtype = draw(shapes), draw(dtypes)
+    x = draw(arrays(np.float64, shape, elements=elements))
+    y = draw(arrays(np.float64, shape, elements=label))
+    return torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
+
+@st.composite
+def class_case(draw, kink_margin=None):
+    (n, c), dtype = draw(st.tuples(st.integers(1, 8), st.integers(2, 8))), draw(dtypes)
+    x = torch.tensor(draw(arrays(np.float64, (n, c), elements=logit)), dtype=dtype)
+    t = torch.tensor(draw(arrays(np.int64, n, elements=st.integers(0, c - 1))))
+    if kink_margin is not None and draw(st.booleans()):  # a wrong class exactly on the margin
+        x[0, (t[0] + 1) % c] = x[0, t[0]] - kink_margin
+    return x, t
+
+# ---------------------------------------------------------------- against torch.nn.functional
+@SETTINGS
+@given(binary_case(), reductions)
+def test_hinge_loss_matches_torch(case, reduction):
+    assert_matches(hinge_loss, _hinge_ref, case, reduction)
+
+def test_hinge_kink_gradient_is_torchs():
+    x = torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64, requires_grad=True)
+    hinge_loss(x, torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64), reduction="sum").backward()
+    assert x.grad.tolist() == [0.0, 0.0, -1.0]
+
+@SETTINGS
+@given(st.data(), reductions, st.sampled_from([0.5, 1.0, 2.0]))
+def test_multiclass_hinge_loss_is_c_times_multi_margin_loss(data, reduction, margin):
+    x, t = data.draw(class_case(kink_margin=margin))
+    ours = lambda x, t, reduction: multiclass_hinge_loss(x, t, margin, reduction)
+    ref = lambda x, t, reduction: x.shape[1] * F.multi_margin_loss(x, t, margin=margin, reduction=reduction)
+    assert_matches(ours, ref, [x, t], reduction)
+
+@SETTINGS
+@given(binary_case(), reductions, st.sampled_from([0.5, 1.0, 3.0]))
+def test_hinge_embedding_loss_matches_torch(case, reduction, margin):
+    x, y = case
+    x[0] = margin  # a kink: PyTorch's gradient there is −1 for y = −1
+    ours = lambda x, y, reduction: hinge_embedding_loss(x, y, margin, reduction)
+    ref = lambda x, y, reduction: F.hinge_embedding_loss(x, y, margin, reduction=reduction)
+    assert_matches(ours, ref, [x, y], reduction)
+
+prob = st.one_of(st.floats(0, 1, width=32), st.sampled_from([0.0, 1.0]))
+
+@SETTINGS
+@given(shapes, dtypes, reductions, st.data())
+def test_binary_cross_entropy_matches_torch(shape, dtype, reduction, data):
+    x = torch.tensor(data.draw(arrays(np.float64, shape, elements=prob)), dtype=dtype)
+    y = torch.tensor(data.draw(arrays(np.float64, shape, elements=prob)), dtype=dtype)
+    assert_matches(binary_cross_entropy, F.binary_cross_entropy, [x, y], reduction, grad=(0, 1))
+
+def test_binary_cross_entropy_at_0_and_1():
+    x = torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+    y = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=torch.float64)
+    assert binary_cross_entropy(x, y, reduction="none").tolist() == [100.0, 100.0, 0.0, 0.0]
+    assert_matches(binary_cross_entropy, F.binary_cross_entropy, [x, y], "sum", grad=(0, 1))
+
+@SETTINGS
+@given(st.data(), reductions)
+def test_cross_entropy_indices_match_torch(data, reduction):
+    assert_matches(cross_entropy, F.cross_entropy, list(data.draw(class_case())), reduction)
+
+@SETTINGS
+@given(st.data(), reductions)
+def test_cross_entropy_probabilities_match_torch(data, reduction):
+    x, _ = data.draw(class_case())
+    w = torch.tensor(data.draw(arrays(np.float64, tuple(x.shape), elements=st.floats(0, 1))), dtype=torch.float64) + 1e-3
+    p = (w / w.sum(-1, keepdim=True)).to(x.dtype)
+    assert_matches(cross_entropy, F.cross_entropy, [x, p], reduction, grad=(0, 1))
+
+@SETTINGS
+@given(binary_case(), reductions)
+def test_logistic_loss_matches_bce_with_logits_up_to_1e4(case, reduction):
+    assert_matches(logistic_loss, _logistic_ref, case, reduction)
+
+@SETTINGS
+@given(binary_case(elements=st.floats(-80, 80, width=32)), reductions)
+def test_logistic_loss_matches_soft_margin_loss(case, reduction):
+    assert_matches(logistic_loss, F.soft_margin_loss, case, reduction)
+
+def test_logistic_loss_is_finite_where_soft_margin_loss_overflows():
+    x = torch.tensor([-1e4, -100.0, 1e4], requires_grad=True)
+    y = torch.ones(3)
+    assert torch.isinf(F.soft_margin_loss(x, y, reduction="none")[:2]).all()
+    l = logistic_loss(x, y, reduction="none")
+    torch.testing.assert_close(l, torch.tensor([1e4, 100.0, 0.0]), rtol=1e-7, atol=0)
+    l.sum().backward()
+    torch.testing.assert_close(x.grad, torch.tensor([-1.0, -1.0, 0.0]), rtol=0, atol=0)
+
+# ---------------------------------------------------------------- NumPy and torch agree; kinds and dtypes
+@SETTINGS
+@given(binary_case(), reductions)
+def test_numpy_path_equals_torch_path(case, reduction):
+    x, y = (v.double() for v in case)
+    p = torch.sigmoid(x / 1e3)
+    for f, a, b in ((hinge_loss, x, y), (hinge_embedding_loss, x, y), (logistic_loss, x, y), (binary_cross_entropy, p, (1 + y) / 2)):
+        np.testing.assert_allclose(f(a.numpy(), b.numpy(), reduction=reduction), f(a, b, reduction=reduction).numpy(), rtol=1e-14, atol=1e-14)
+    c = x.reshape(x.shape[0], -1)
+    t = torch.arange(c.shape[0]) % c.shape[1]
+    for f in (cross_entropy, multiclass_hinge_loss):
+        np.testing.assert_allclose(f(c.numpy(), t.numpy(), reduction=reduction), f(c, t, reduction=reduction).numpy(), rtol=1e-14, atol=1e-14)
+
+ALL = [(hinge_loss, "pm1"), (hinge_embedding_loss, "pm1"), (logistic_loss, "pm1"), (binary_cross_entropy, "prob"),
+       (cross_entropy, "class"), (multiclass_hinge_loss, "class")]
+
+def _inputs(kind, lib, dtype, device="cpu"):
+    x = np.array([[0.2, 0.9, 0.4], [0.6, 0.1, 0.5]])
+    t = {"pm1": np.array([[1.0, -1, 1], [-1, 1, 1]]), "prob": np.array([[1.0, 0, 0.5], [0, 1, 1]]), "class": np.array([2, 0])}[kind]
+    if lib == "numpy": return x.astype(dtype), t
+    return torch.tensor(x, dtype=dtype, device=device), torch.tensor(t, device=device)
+
+@pytest.mark.parametrize("f,kind", ALL, ids=[f.__name__ for f, _ in ALL])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_numpy_in_numpy_out(f, kind, dtype):
+    x, t = _inputs(kind, "numpy", dtype)
+    for r in REDUCTIONS:
+        out = np.asarray(f(x, t, reduction=r))
+        assert isinstance(f(x, t, reduction=r), (np.ndarray, np.generic)) and out.dtype == dtype and np.isfinite(out).all()
+
+@pytest.mark.parametrize("f,kind", ALL, ids=[f.__name__ for f, _ in ALL])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_torch_keeps_dtype(f, kind, dtype):
+    x, t = _inputs(kind, "torch", dtype)
+    x.requires_grad_()
+    out = f(x, t, reduction="sum")
+    assert out.dtype == dtype and torch.isfinite(out)
+    out.backward()
+    assert x.grad.dtype == dtype and torch.isfinite(x.grad).all()
+    ref = f(x.detach().double(), t.double() if t.is_floating_point() else t, reduction="sum")
+    torch.testing.assert_close(out.double(), ref, rtol=2 * torch.finfo(dtype).eps * 6, atol=0)  # 6 terms rounded to `dtype`
+
+def test_no_warnings_at_extremes():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(logistic_loss(np.array([-1e4, 1e4]), [1, 1], reduction="none"), [1e4, 0.0], rtol=1e-15, atol=0)
+        np.testing.assert_allclose(cross_entropy(np.array([[1e4, -1e4]]), [1]), 2e4, rtol=1e-15)
+        np.testing.assert_allclose(binary_cross_entropy(np.array([0.0, 1.0]), [1.0, 0.0], reduction="none"), [100.0, 100.0], rtol=0)
+
+# ---------------------------------------------------------------- bad input
+BAD = [
+    (lambda: hinge_loss([1.0, 2.0], [1, 0]), ValueError, "target: entries must be in {-1, 1}"),
+    (lambda: logistic_loss(torch.ones(2), torch.tensor([1.0, 0.5])), ValueError, "target: entries must be in {-1, 1}"),
+    (lambda: hinge_embedding_loss([1.0], [2]), ValueError, "target: entries must be in {-1, 1}"),
+    (lambda: hinge_loss([1.0, 2.0], [1, 1, 1]), ValueError, "input and target: shapes differ"),
+    (lambda: logistic_loss(np.ones((2, 2)), np.ones(2)), ValueError, "input and target: shapes differ"),
+    (lambda: binary_cross_entropy([0.5], [1, 0]), ValueError, "input and target: shapes differ"),
+    (lambda: hinge_loss([1.0], [1], reduction="avg"), ValueError, "reduction: must be one of 'mean', 'sum', 'none'"),
+    (lambda: cross_entropy(np.ones((1, 2)), [0], reduction=None), ValueError, "reduction: must be one of"),
+    (lambda: binary_cross_entropy([1.5], [1.0]), ValueError, "input: must lie in [0, 1]"),
+    (lambda: binary_cross_entropy(torch.tensor([-0.1]), torch.tensor([1.0])), ValueError, "input: must lie in [0, 1]"),
+    (lambda: binary_cross_entropy([0.5], [2.0]), ValueError, "target: must lie in [0, 1]"),
+    (lambda: binary_cross_entropy([float("nan")], [1.0]), ValueError, "input: has NaN"),
+    (lambda: cross_entropy(np.ones((2, 3)), [0, 3]), IndexError, "target: class indices must lie in [0, 2]"),
+    (lambda: cross_entropy(torch.ones(2, 3), torch.tensor([-1, 0])), IndexError, "target: class indices must lie in [0, 2]"),
+    (lambda: multiclass_hinge_loss(torch.ones(2, 3), torch.tensor([0, 5])), IndexError, "target: class indices must lie in [0, 2]"),
+    (lambda: cross_entropy(np.ones((2, 3)), [0.0, 1.0]), ValueError, "target: expected class indices of shape (2,) and an integer dtype"),
+    (lambda: cross_entropy(np.ones((2, 3)), [0, 1, 2]), ValueError, "target: expected class indices of shape (2,)"),
+    (lambda: cross_entropy(np.ones(3), [0]), ValueError, "input: expected scores of shape (N, C)"),
+    (lambda: multiclass_hinge_loss(np.ones((2, 3, 1)), [0, 1]), ValueError, "input: expected scores of shape (N, C)"),
+    (lambda: cross_entropy(np.ones((1, 2)), [[0.7, 0.7]]), ValueError, "target: must sum to 1"),
+    (lambda: cross_entropy(np.ones((1, 2)), [[1.5, -0.5]]), ValueError, "target: must lie in [0, 1]"),
+    (lambda: hinge_loss(np.ones(2), torch.ones(2)), TypeError, "target: a torch tensor, but input is not"),
+    (lambda: hinge_loss("ab", [1, 1]), TypeError, "input: expected a number"),
+]
+
+@pytest.mark.parametrize("call,exc,msg", BAD, ids=[b[2][:40] + f" #{i}" for i, b in enumerate(BAD)])
+def test_bad_input_raises(call, exc, msg):
+    with pytest.raises(exc) as e: call()
+    assert msg in str(e.value)
+
+# ---------------------------------------------------------------- importing does not import torch, SymPy or matplotlib
+def test_import_is_light():
+    code = "import nnnotes.losses, sys; bad = [m for m in ('torch', 'sympy', 'matplotlib') if m in sys.modules]; assert not bad, bad"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+# ---------------------------------------------------------------- GPU
+GPU_CASES = [
+    ("hinge_loss", hinge_loss, _hinge_ref, "pm1", (0,)),
+    ("logistic_loss", logistic_loss, _logistic_ref, "pm1", (0,)),
+    ("logistic_loss vs soft_margin_loss", logistic_loss, F.soft_margin_loss, "pm1", (0,)),
+    ("hinge_embedding_loss", hinge_embedding_loss, F.hinge_embedding_loss, "pm1", (0,)),
+    ("binary_cross_entropy", binary_cross_entropy, F.binary_cross_entropy, "prob", (0, 1)),
+    ("cross_entropy", cross_entropy, F.cross_entropy, "class", (0,)),
+    ("cross_entropy, probabilities", cross_entropy, F.cross_entropy, "soft", (0, 1)),
+    ("multiclass_hinge_loss", multiclass_hinge_loss, lambda x, t, reduction: x.shape[1] * F.multi_margin_loss(x, t, reduction=reduction), "class", (0,)),
+]
+
+def _gpu_inputs(kind, dtype, n=64, c=10):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, c, generator=g, dtype=torch.float64) * 5
+    if kind == "pm1": t = torch.randint(0, 2, (n, c), generator=g).double() * 2 - 1; x[0, 0] = t[0, 0]  # a hinge kink
+    elif kind == "prob": x, t = torch.rand(n, c, generator=g, dtype=torch.float64), torch.rand(n, c, generator=g, dtype=torch.float64); x[0, :2] = torch.tensor([0.0, 1.0])
+    elif kind == "soft": t = torch.softmax(torch.randn(n, c, generator=g, dtype=torch.float64), -1)
+    else: t = torch.randint(0, c, (n,), generator=g)
+    return [x.to("cuda", dtype), t.to("cuda", dtype) if t.is_floating_point() else t.to("cuda")]
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name,ours,ref,kind,grad", GPU_CASES, ids=[c[0] for c in GPU_CASES])
+def test_gpu_matches_torch(name, ours, ref, kind, grad, dtype):
+    inputs = _gpu_inputs(kind, dtype)
+    for r in REDUCTIONS:
+        out = ours(*inputs, reduction=r)
+        assert out.device.type == "cuda" and out.dtype == dtype
+        assert_matches(ours, ref, inputs, r, grad)
+
+@pytest.mark.gpu
+def test_gpu_extremes_and_errors():
+    x = torch.tensor([-1e4, 1e4], device="cuda", requires_grad=True)
+    l = logistic_loss(x, torch.ones(2, device="cuda"), reduction="none")
+    torch.testing.assert_close(l, torch.tensor([1e4, 0.0], device="cuda"), rtol=1e-7, atol=0)
+    l.sum().backward()
+    assert torch.isfinite(x.grad).all()
+    with pytest.raises(IndexError, match="target: class indices must lie in"):
+        cross_entropy(torch.zeros(2, 3, device="cuda"), torch.tensor([0, 3], device="cuda"))
+    with pytest.raises(ValueError, match="target: entries must be in"):
+        hinge_loss(torch.zeros(2, device="cuda"), torch.tensor([1.0, 0.0], device="cuda"))
+
+# ---------------------------------------------------------------- gradcheck: first and second derivatives by finite differences
+def test_gradcheck_and_gradgradcheck():
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(4, 3, generator=g, dtype=torch.float64) * 4 - 2).requires_grad_()  # away from the kinks (margins ≠ 1)
+    x = torch.where((x.detach() - 1).abs() < 0.05, x + 0.1, x).detach().requires_grad_()
+    y = torch.tensor([[1.0, -1, 1], [-1, -1, 1], [1, 1, -1], [-1, 1, 1]], dtype=torch.float64)
+    p = (torch.rand(4, 3, generator=g, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
+    q = torch.rand(4, 3, generator=g, dtype=torch.float64).requires_grad_()
+    t = torch.tensor([0, 2, 1, 1])
+    cases = [(lambda x: hinge_loss(x, y), x), (lambda x: logistic_loss(x, y), x), (lambda x: hinge_embedding_loss(x.abs() + 0.1, y, 2.0), x),
+             (lambda x: cross_entropy(x, t), x), (lambda x: multiclass_hinge_loss(x, t, 0.7), x),
+             (lambda p, q: binary_cross_entropy(p, q), (p, q))]
+    for f, inputs in cases:
+        assert torch.autograd.gradcheck(f, inputs)
+        assert torch.autograd.gradgradcheck(f, inputs)
