@@ -207,3 +207,38 @@ def test_gpu_backward_memory(name):
         return after - before
     held(lambda v: f(v, **kw)); held(ref)  # warm up
     assert held(lambda v: f(v, **kw)) <= held(ref)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_prime_differentiable(name):
+    # the formulas update fresh temporaries in place: autograd must still see a valid graph through the derivatives
+    f, fp, kw, ref = CASES[name]
+    x = torch.tensor([-3.1, -0.4, 0.7, 2.3], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: fp(v, **kw), x)
+    y = f(x, **kw)
+    g, = torch.autograd.grad(y.sum(), x, create_graph=True)
+    gg, = torch.autograd.grad(g.sum(), x)
+    xr = x.detach().clone().requires_grad_()
+    gr, = torch.autograd.grad(ref(xr).sum(), xr, create_graph=True)
+    ggr, = torch.autograd.grad(gr.sum(), xr)
+    torch.testing.assert_close(gg, ggr, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("approximate", ["none", "sigmoid"])
+def test_no_graph_breaks_under_compile(approximate):
+    import torch._dynamo as dynamo
+    x = torch.randn(64, requires_grad=True)
+    for fn in (A.sigmoid, lambda v: A.gelu(v, approximate)):
+        dynamo.reset()
+        e = dynamo.explain(fn)(x)
+        assert e.graph_break_count == 0 and e.graph_count == 1, e.break_reasons
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_zero_dim_and_python_scalars(name):
+    # the formulas update temporaries in place: NumPy 0-d inputs give NumPy scalars, which must work too
+    f, fp, kw, ref = CASES[name]
+    for v in (-2.5, 0.0, 1.5):
+        for x in (v, np.array(v), np.float64(v)):
+            np.testing.assert_allclose(f(x, **kw), ref(torch.tensor(v, dtype=torch.float64)).item(), rtol=1e-14, atol=1e-15)
+            assert np.isfinite(fp(x, **kw))
