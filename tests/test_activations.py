@@ -155,7 +155,10 @@ def test_bad_input():
     with pytest.raises(ValueError, match="approximate: must be one of"): A.gelu_prime(np.zeros(2), "erf")
     with pytest.raises(ValueError, match="alpha: must lie in"): A.elu(np.zeros(2), -1.0)
     with pytest.raises(ValueError, match="negative_slope: has NaN"): A.leaky_relu(np.zeros(2), float("nan"))
-    with pytest.raises(TypeError, match="x: expected a number"): A.sigmoid("abc")
+    with pytest.raises(TypeError, match="x: expected a real number"): A.sigmoid("abc")
+    with pytest.raises(TypeError, match="x: expected a real number"): A.relu(None)
+    with pytest.raises(TypeError, match="x: expected real numbers"): A.gelu(torch.zeros(2, dtype=torch.complex64))
+    assert A.sigmoid(np.float32(-1.0)).dtype == np.float32 and A.elu(np.float16(-1.0)).dtype == np.float16  # NumPy scalars keep their dtype
 
 
 def test_modules():
@@ -242,3 +245,128 @@ def test_zero_dim_and_python_scalars(name):
         for x in (v, np.array(v), np.float64(v)):
             np.testing.assert_allclose(f(x, **kw), ref(torch.tensor(v, dtype=torch.float64)).item(), rtol=1e-14, atol=1e-15)
             assert np.isfinite(fp(x, **kw))
+
+
+# ---- review fixes: ±inf/NaN, torch.func, drop-in nn.Modules ----
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+def test_sigmoid_at_infinity(dtype):
+    # sigma(-inf) = 0, sigma(inf) = 1, sigma' = 0 there, as torch.sigmoid and expit; was NaN at -inf (exp(-inf + inf))
+    x = torch.tensor([-np.inf, np.inf, np.nan], dtype=dtype, requires_grad=True)
+    y = A.sigmoid(x)
+    g, = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(y, torch.sigmoid(x), rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(g, torch.tensor([0., 0., np.nan], dtype=dtype), rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(A.sigmoid_prime(x.detach()), g, rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(A.Sigmoid()(x), torch.sigmoid(x), rtol=0, atol=0, equal_nan=True)
+    for dt in (np.float64, np.float32, np.float16):
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            xn = np.array([-np.inf, np.inf], dt)
+            np.testing.assert_array_equal(A.sigmoid(xn), expit(xn))
+            np.testing.assert_array_equal(A.sigmoid_prime(xn), [0, 0])
+            np.testing.assert_array_equal(A.gelu(xn[1:], "sigmoid"), [np.inf])
+
+
+def test_nonfinite_all_activations():
+    o = A._check_nonfinite()
+    assert o.symbolic, o.detail
+
+
+def test_gelu_derivatives_at_infinity_are_limits():
+    x = torch.tensor([-np.inf, np.inf], dtype=torch.float64)
+    for approximate in ("none", "tanh", "sigmoid"):
+        np.testing.assert_array_equal(A.gelu_prime(x, approximate).numpy(), [0., 1.])
+        xg = x.clone().requires_grad_()
+        g, = torch.autograd.grad(A.gelu(xg, approximate).sum(), xg)
+        np.testing.assert_array_equal(g.numpy(), [0., 1.])
+
+
+def _grad_sum(h):
+    return torch.func.grad(lambda v: h(v).sum())
+
+
+TRANSFORMS = {"grad": _grad_sum, "jacrev": torch.func.jacrev, "jacfwd": torch.func.jacfwd,
+              "hessian": lambda h: torch.func.hessian(lambda v: h(v).sum()),
+              "vmap_grad": lambda h: torch.func.vmap(_grad_sum(h))}
+
+
+@pytest.mark.parametrize("transform", list(TRANSFORMS))
+@pytest.mark.parametrize("name", NAMES)
+def test_torch_func_transforms(name, transform):
+    f, _, kw, ref = CASES[name]
+    shape = (4, 6) if transform == "vmap_grad" else (6,)
+    x = torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(5)) * 3
+    tr = TRANSFORMS[transform]
+    torch.testing.assert_close(tr(lambda v: f(v, **kw))(x), tr(ref)(x), rtol=1e-12, atol=1e-14)
+
+
+def test_torch_func_grad_relu_issue_example():
+    x = torch.randn(3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(torch.func.grad(lambda v: A.relu(v).sum())(x), (x > 0).float())
+
+
+def test_function_has_modern_form():
+    Fn = A._function(A._relu, A._drelu, True)
+    assert Fn.generate_vmap_rule and "setup_context" in vars(Fn) and "jvp" in vars(Fn)
+
+
+def _pairs():
+    return [(A.Sigmoid(), torch.nn.Sigmoid()), (A.Tanh(), torch.nn.Tanh()), (A.ReLU(), torch.nn.ReLU()),
+            (A.ReLU(True), torch.nn.ReLU(True)), (A.ReLU(inplace=True), torch.nn.ReLU(inplace=True)),
+            (A.LeakyReLU(), torch.nn.LeakyReLU()), (A.LeakyReLU(0.2, True), torch.nn.LeakyReLU(0.2, True)),
+            (A.LeakyReLU(negative_slope=0.0, inplace=True), torch.nn.LeakyReLU(negative_slope=0.0, inplace=True)),
+            (A.ELU(), torch.nn.ELU()), (A.ELU(2.0, True), torch.nn.ELU(2.0, True)),
+            (A.ELU(alpha=0.5, inplace=True), torch.nn.ELU(alpha=0.5, inplace=True)),
+            (A.GELU(), torch.nn.GELU()), (A.GELU("tanh"), torch.nn.GELU("tanh")), (A.GELU(approximate="none"), torch.nn.GELU(approximate="none"))]
+
+
+@pytest.mark.parametrize("i", range(len(_pairs())))
+def test_modules_drop_in(i):
+    ours, theirs = _pairs()[i]
+    assert repr(ours) == repr(theirs)
+    assert getattr(ours, "inplace", None) == getattr(theirs, "inplace", None)
+    a = torch.randn(7, dtype=torch.float64, generator=torch.Generator().manual_seed(i), requires_grad=True)
+    c = a.detach().clone().requires_grad_()
+    b, d = a * 1, c * 1  # non-leaves: in place is allowed
+    yo, yt = ours(b), theirs(d)
+    assert (yo is b) == (yt is d)
+    torch.testing.assert_close(yo, yt, rtol=1e-15, atol=0)
+    go, = torch.autograd.grad(yo.sum(), a)
+    gt, = torch.autograd.grad(yt.sum(), c)
+    torch.testing.assert_close(go, gt, rtol=1e-15, atol=2 ** -52)
+    assert repr(pickle.loads(pickle.dumps(ours))) == repr(ours)
+    if getattr(theirs, "inplace", False):
+        for m in (ours, theirs):  # a leaf that requires grad, and a view of one: the same error
+            leaf = torch.zeros(3, requires_grad=True)
+            with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation"):
+                m(leaf)
+            with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad"):
+                m(leaf[:2])
+        with torch.no_grad():  # allowed without grad mode, as torch
+            xl = torch.tensor([-1.5, 2.0], requires_grad=True)
+            assert ours(xl) is xl
+            torch.testing.assert_close(xl, theirs(torch.tensor([-1.5, 2.0])))
+        xn = np.array([-1.5, 2.0])
+        assert ours(xn) is xn
+        np.testing.assert_allclose(xn, theirs(torch.tensor([-1.5, 2.0], dtype=torch.float64)).numpy(), rtol=1e-15)
+
+
+def test_modules_inplace_through_graph():
+    # in place after another op in a deeper graph: gradients equal torch's
+    w = torch.randn(4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    x = torch.randn(8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    for ours, theirs in ((A.ReLU(True), torch.nn.ReLU(True)), (A.LeakyReLU(0.3, True), torch.nn.LeakyReLU(0.3, True)),
+                         (A.ELU(1.5, True), torch.nn.ELU(1.5, True))):
+        go, = torch.autograd.grad((ours(x @ w) ** 2).sum(), w)
+        gt, = torch.autograd.grad((theirs(x @ w) ** 2).sum(), w)
+        torch.testing.assert_close(go, gt, rtol=1e-14, atol=1e-14)
+
+
+def test_modules_validate_on_construction():
+    with pytest.raises(ValueError, match="approximate: must be one of"): A.GELU("bogus")
+    with pytest.raises(ValueError, match="alpha: must lie in"): A.ELU(alpha=-1)
+    with pytest.raises(ValueError, match="negative_slope: has NaN"): A.LeakyReLU(float("nan"))
+    with pytest.raises(RuntimeError, match="negative slope"):  # torch raises in its backward; we refuse already
+        A.LeakyReLU(-0.1, inplace=True)(torch.randn(3, requires_grad=True) * 1)
+    torch.testing.assert_close(A.LeakyReLU(-0.1, inplace=True)(torch.tensor([-2., 3.])), torch.tensor([0.2, 3.]))
+    assert repr(A.GELU("sigmoid")) == "GELU(approximate='sigmoid')"

@@ -213,13 +213,58 @@ BAD = [
     (lambda: cross_entropy(np.ones((1, 2)), [[0.7, 0.7]]), ValueError, "target: must sum to 1"),
     (lambda: cross_entropy(np.ones((1, 2)), [[1.5, -0.5]]), ValueError, "target: must lie in [0, 1]"),
     (lambda: hinge_loss(np.ones(2), torch.ones(2)), TypeError, "target: a torch tensor, but input is not"),
-    (lambda: hinge_loss("ab", [1, 1]), TypeError, "input: expected a number"),
+    (lambda: hinge_loss("ab", [1, 1]), TypeError, "input: expected a real number"),
+    (lambda: hinge_loss(None, [1]), TypeError, "input: expected a real number"),
 ]
 
 @pytest.mark.parametrize("call,exc,msg", BAD, ids=[b[2][:40] + f" #{i}" for i, b in enumerate(BAD)])
 def test_bad_input_raises(call, exc, msg):
     with pytest.raises(exc) as e: call()
     assert msg in str(e.value)
+
+# ---------------------------------------------------------------- margins and other options: one finite real number, as PyTorch
+MARGIN_LOSSES = [
+    ("multiclass_hinge_loss", lambda margin, x=np.array([[2.0, 0.5, -1.0]]): multiclass_hinge_loss(x, [0], margin=margin)),
+    ("multiclass_hinge_loss torch", lambda margin: multiclass_hinge_loss(torch.ones(2, 3), torch.tensor([0, 1]), margin=margin)),
+    ("hinge_embedding_loss", lambda margin: hinge_embedding_loss([0.5, 2.0], [-1, 1], margin=margin)),
+    ("hinge_embedding_loss torch", lambda margin: hinge_embedding_loss(torch.ones(2), torch.tensor([1.0, -1.0]), margin=margin)),
+]
+BAD_MARGINS = [(float("nan"), ValueError, "margin: has NaN"), (float("inf"), ValueError, "margin: must be finite"),
+               (-float("inf"), ValueError, "margin: must be finite"), (None, TypeError, "margin: expected a real number"),
+               ("1.0", TypeError, "margin: expected a real number"), (True, TypeError, "margin: expected a real number"),
+               (1 + 0j, TypeError, "margin: expected a real number"), (np.array([1.0, 2.0]), ValueError, "margin: must be a single number"),
+               (torch.tensor(float("nan")), ValueError, "margin: has NaN")]
+
+@pytest.mark.parametrize("name,f", MARGIN_LOSSES, ids=[m[0] for m in MARGIN_LOSSES])
+@pytest.mark.parametrize("bad,exc,msg", BAD_MARGINS, ids=[repr(b[0]) for b in BAD_MARGINS])
+def test_bad_margin_raises(name, f, bad, exc, msg):
+    "PyTorch returns NaN (hinge embedding) or 0 (multi_margin_loss) for a NaN margin; ours raises, naming the argument."
+    with pytest.raises(exc) as e: f(bad)
+    assert msg in str(e.value)
+
+@pytest.mark.parametrize("margin", [-1.5, -0.25, 0, 2, np.float32(0.75), torch.tensor(1.25, dtype=torch.float64)])
+def test_margins_torch_allows_match_torch(margin):
+    "Negative and zero margins are allowed, as in PyTorch; NumPy and 0-d tensor margins too, with the same result as a float."
+    g = torch.Generator().manual_seed(0)
+    x, t = torch.randn(6, 4, generator=g, dtype=torch.float64), torch.randint(0, 4, (6,), generator=g)
+    d, y = torch.randn(7, generator=g, dtype=torch.float64).abs(), torch.randint(0, 2, (7,), generator=g).double() * 2 - 1
+    m = float(margin)
+    for r in REDUCTIONS:
+        assert_matches(lambda x, t, reduction: multiclass_hinge_loss(x, t, margin=margin, reduction=reduction),
+                       lambda x, t, reduction: 4 * F.multi_margin_loss(x, t, margin=m, reduction=reduction), [x, t], r)
+        assert_matches(lambda x, y, reduction: hinge_embedding_loss(x, y, margin=margin, reduction=reduction),
+                       lambda x, y, reduction: F.hinge_embedding_loss(x, y, margin=m, reduction=reduction), [d, y], r)
+
+def test_numpy_margin_keeps_the_input_dtype():
+    "A NumPy float64 margin must not turn float32 NumPy losses into float64 (NumPy 2 promotes with NumPy scalars)."
+    x = np.float32([[2.0, 0.5, -1.0], [0.0, 0.3, 0.2]])
+    assert multiclass_hinge_loss(x, [0, 1], margin=np.float64(1.0), reduction="none").dtype == np.float32
+    assert hinge_embedding_loss(np.float32([0.5, 2.0]), [-1, 1], margin=np.float64(1.0), reduction="none").dtype == np.float32
+
+@pytest.mark.parametrize("bad", [np.array(["mean", "sum"]), ["mean"], 0, b"mean"])
+def test_reduction_must_be_a_string(bad):
+    for f, args in ((hinge_loss, ([1.0], [1])), (cross_entropy, (np.ones((1, 2)), [0])), (binary_cross_entropy, ([0.5], [1.0]))):
+        with pytest.raises(ValueError, match="^reduction: must be one of"): f(*args, reduction=bad)
 
 # ---------------------------------------------------------------- importing does not import torch, SymPy or matplotlib
 def test_import_is_light():

@@ -1,5 +1,5 @@
 "nnnotes.optim: trajectories against torch.optim and hand-written NumPy loops, state_dict, param groups, bad input, GPU."
-import copy, io, pickle, re, subprocess, sys
+import copy, inspect, io, pickle, re, subprocess, sys
 import numpy as np
 import pytest
 import torch
@@ -304,6 +304,82 @@ def test_bad_hyperparameters_raise_at_construction(make, arg):
 ])
 def test_bad_hyperparameters_numpy_rules(call, arg):
     with pytest.raises(ValueError, match=rf"^{re.escape(arg)}:"): call()
+
+# ---- every hyperparameter checked, always: None, strings, bools, complex numbers, arrays, NaN, ±inf ----
+
+HPARAMS = {  # class, NumPy rule, its hyperparameters with a valid value each
+    "GD": (lambda ps, **kw: O.GD(ps, **{"lr": 0.1, **kw}), O.gd, dict(lr=0.1)),
+    "Momentum": (lambda ps, **kw: O.Momentum(ps, **{"lr": 0.1, **kw}), O.momentum, dict(lr=0.1, gamma=0.9)),
+    "Adagrad": (O.Adagrad, O.adagrad, dict(lr=0.1, eps=1e-8)),
+    "RMSprop": (O.RMSprop, O.rmsprop, dict(lr=0.1, gamma=0.9, eps=1e-8)),
+    "Adam": (O.Adam, O.adam, dict(lr=0.1, eps=1e-8)),
+}
+BAD_NUMBERS = [None, "0.1", True, 1j, [0.1, 0.2], np.array([0.1, 0.2]), float("nan"), float("inf"), -float("inf")]
+NUMBER_CASES = [(n, h, v) for n, (_, _, hp) in HPARAMS.items() for h in hp for v in BAD_NUMBERS]
+
+@pytest.mark.parametrize("name,hparam,bad", NUMBER_CASES, ids=[f"{n}-{h}-{v!r}" for n, h, v in NUMBER_CASES])
+def test_every_number_hyperparameter_checked(name, hparam, bad):
+    "Construction, add_param_group and the NumPy rule all reject a bad number, naming the argument (TypeError or ValueError)."
+    cls, rule, _ = HPARAMS[name]
+    with pytest.raises((TypeError, ValueError), match=rf"^{re.escape(hparam)}:"): cls([torch.zeros(2, requires_grad=True)], **{hparam: bad})
+    opt = cls([torch.zeros(2, requires_grad=True)])
+    with pytest.raises((TypeError, ValueError), match=rf"^{re.escape(hparam)}:"): opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], hparam: bad})
+    assert len(opt.param_groups) == 1
+    with pytest.raises((TypeError, ValueError), match=rf"^{re.escape(hparam)}:"): rule(np.ones(2), None, **{hparam: bad})
+
+@pytest.mark.parametrize("bad", [None, "0.9", 0.9, (0.9, None), (0.9, "0.99"), (True, 0.99), (0.9, float("nan")), (0.9, 0.99, 0.999)])
+def test_betas_checked(bad):
+    with pytest.raises((TypeError, ValueError), match=r"^betas(\[\d\])?:"): O.Adam([torch.zeros(2, requires_grad=True)], betas=bad)
+    with pytest.raises((TypeError, ValueError), match=r"^betas(\[\d\])?:"): O.adam(np.ones(2), betas=bad)
+
+@pytest.mark.parametrize("name", ["Adagrad", "RMSprop"])
+@pytest.mark.parametrize("bad", ["no", "False", 1, 0, 0.0, None, np.array([True, False])])
+def test_flags_must_be_bools(name, bad):
+    cls, rule, _ = HPARAMS[name]
+    with pytest.raises(TypeError, match=r"^eps_inside_sqrt:"): cls([torch.zeros(2, requires_grad=True)], eps_inside_sqrt=bad)
+    with pytest.raises(TypeError, match=r"^eps_inside_sqrt:"): rule(np.ones(2), None, eps_inside_sqrt=bad)
+    opt = cls([torch.zeros(2, requires_grad=True)])
+    with pytest.raises(TypeError, match=r"^eps_inside_sqrt:"): opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "eps_inside_sqrt": bad})
+
+def test_lr_none_fails_at_construction_not_at_step():
+    "The reviewer's case: GD([p], lr=None) was accepted and step() failed later with a bare TypeError."
+    p = torch.zeros(2, requires_grad=True)
+    with pytest.raises(TypeError, match=r"^lr: expected a real number"): O.GD([p], lr=None)
+    with pytest.raises(TypeError, match=r"^lr:"): O.Adam([p], lr="0.1")
+    with pytest.raises(TypeError, match=r"^eps_inside_sqrt:"): O.Adagrad([p], eps_inside_sqrt="no")
+    with pytest.raises(TypeError, match=r"^lr:"): O.gd(np.ones(2), lr=None)
+
+def test_hyperparameter_changed_after_construction_fails_at_step():
+    p = torch.zeros(2, requires_grad=True); p.grad = torch.ones(2)
+    opt = O.RMSprop([p]); opt.param_groups[0]["eps_inside_sqrt"] = "no"
+    with pytest.raises(TypeError, match=r"^eps_inside_sqrt:"): opt.step()
+
+@pytest.mark.parametrize("name", list(HPARAMS))
+def test_valid_number_kinds_accepted_and_equivalent(name):
+    "Python ints, NumPy scalars and NumPy bools for flags give the same steps as Python floats; NumPy numbers do not leak float64."
+    cls, rule, hp = HPARAMS[name]
+    kinds = [{k: np.float32(v) for k, v in hp.items()}, {k: np.float64(v) for k, v in hp.items()}]
+    if "eps_inside_sqrt" in inspect.signature(rule).parameters: kinds.append({**hp, "eps_inside_sqrt": np.False_})
+    g = np.float32([0.5, -2.0, 3.0])
+    for kw in kinds:
+        d, _ = rule(g, None, **kw)
+        assert d.dtype == np.float32, (kw, d.dtype)
+        ref = {k: (bool(v) if isinstance(v, np.bool_) else float(v)) for k, v in kw.items()}
+        np.testing.assert_array_equal(d, rule(g, None, **ref)[0])
+        ps = [torch.zeros(3, requires_grad=True)]; ps[0].grad = torch.tensor(g)
+        opt = cls(ps, **kw); opt.step()
+        assert all(type(opt.param_groups[0][k]) in (float, bool) for k in kw)
+    p = torch.zeros(3, requires_grad=True); p.grad = torch.tensor(g); q = p.detach().clone().requires_grad_(); q.grad = torch.tensor(g)
+    cls([p], **{**hp, "lr": torch.tensor(0.1)}).step(); cls([q], **hp).step()   # a 0-d tensor lr, as torch.optim accepts
+    torch.testing.assert_close(p, q, rtol=1e-6, atol=0)
+    assert rule(np.ones(2), None, **{**hp, "lr": 0})[0].tolist() == [0.0, 0.0]   # lr = 0 and an int are valid
+
+def test_negative_zero_and_edges_of_ranges():
+    "The boundaries as torch.optim: lr = 0, eps = 0, gamma = 0 and beta = 0 are valid; gamma = 1 and beta = 1 are not."
+    p = [torch.zeros(2, requires_grad=True)]
+    O.Momentum(p, lr=0, gamma=0); O.Adam(p, lr=0.0, betas=(0, 0), eps=0); O.RMSprop(p, lr=1e-3, gamma=0.0, eps=0.0)
+    with pytest.raises(ValueError, match=r"^gamma:"): O.RMSprop(p, gamma=1)
+    with pytest.raises(ValueError, match=r"^betas\[0\]:"): O.Adam(p, betas=[1, 0.9])
 
 def test_sparse_and_complex_rejected():
     p = torch.zeros(3, dtype=torch.complex64, requires_grad=True)
