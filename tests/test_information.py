@@ -302,3 +302,74 @@ def test_gpu_bad_input_raises():
     with pytest.raises(ValueError, match="p: must sum to 1"): entropy(torch.full((3,), 0.4, device="cuda"))
     with pytest.raises(ValueError, match="p: has NaN"): entropy(torch.tensor([float("nan"), 1.0], device="cuda"))
     assert kl_divergence(torch.tensor([0.5, 0.5], device="cuda"), torch.tensor([1.0, 0.0], device="cuda")).item() == math.inf
+
+
+# ---------------------------------------------------------------- review fixes
+
+def test_cross_entropy_gradient_at_zero_p():
+    "∂CE/∂p_i = −log q_i also where p_i = 0 (it was 0); ∂CE/∂q = −p/q, 0 where p = q = 0."
+    p = torch.tensor([.5, .5, 0.], dtype=torch.float64, requires_grad=True)
+    q = torch.tensor([.2, .3, .5], dtype=torch.float64, requires_grad=True)
+    gp, gq = torch.autograd.grad(cross_entropy(p, q), (p, q))
+    pn, qn = p.detach().clone().requires_grad_(), q.detach().clone().requires_grad_()
+    np_, nq = torch.autograd.grad(-(pn * qn.log()).sum(), (pn, qn))  # the plain formula: no 0·log 0 here
+    torch.testing.assert_close(gp, np_, rtol=1e-15, atol=0)
+    torch.testing.assert_close(gq, nq, rtol=1e-15, atol=0)
+    assert_allclose(gp.numpy(), [1.6094379124341003, 1.2039728043259361, 0.6931471805599453], rtol=1e-15)
+    # p = q = 0: value 0, both derivatives finite (0)
+    p0 = torch.tensor([1., 0.], dtype=torch.float64, requires_grad=True); q0 = torch.tensor([1., 0.], dtype=torch.float64, requires_grad=True)
+    c = cross_entropy(p0, q0)
+    assert c.item() == 0
+    gp0, gq0 = torch.autograd.grad(c, (p0, q0))
+    assert gp0[1].item() == 0 and gq0[1].item() == 0 and gq0[0].item() == -1
+
+def test_kl_gradient_conventions():
+    "KL: log(p/q) + 1 and −p/q where p, q > 0; at p = 0 −log q (= ∂CE/∂p − ∂H/∂p); ±inf, never NaN, where q = 0 < p."
+    p = torch.tensor([.5, .5, 0., 0.], dtype=torch.float64, requires_grad=True)
+    q = torch.tensor([.2, .3, .5, 0.], dtype=torch.float64, requires_grad=True)
+    gp, gq = torch.autograd.grad(kl_divergence(p, q), (p, q))
+    pd, qd = p.detach(), q.detach()
+    torch.testing.assert_close(gp[:2], (pd / qd).log()[:2] + 1, rtol=1e-15, atol=0)
+    torch.testing.assert_close(gq[:3], -(pd / qd)[:3], rtol=1e-15, atol=0)
+    assert gp[2].item() == -math.log(0.5) and gp[3].item() == 0 and gq[3].item() == 0
+    gce = torch.autograd.grad(cross_entropy(p, q), p)[0]; gh = torch.autograd.grad(entropy(p), p)[0]
+    torch.testing.assert_close(gp, gce - gh, rtol=1e-15, atol=0)
+    p2 = torch.tensor([.5, .5, 0.], dtype=torch.float64, requires_grad=True); q2 = torch.tensor([.5, 0., .5], dtype=torch.float64, requires_grad=True)
+    for f in (kl_divergence, cross_entropy):
+        gp2, gq2 = torch.autograd.grad(f(p2, q2), (p2, q2))
+        assert not torch.isnan(gp2).any() and not torch.isnan(gq2).any(), (f.__name__, gp2, gq2)
+        assert gp2[1].item() == math.inf and gq2[1].item() == -math.inf
+
+def test_kl_gradient_subnormal_q_no_nan():
+    "q below 1/max-float (1/q overflows): the gradient is the true finite value, not NaN from the unused branch."
+    p = torch.tensor([1e-300, 1 - 1e-300], dtype=torch.float64, requires_grad=True)
+    q = torch.tensor([1e-310, 1 - 1e-310], dtype=torch.float64, requires_grad=True)
+    gp, gq = torch.autograd.grad(kl_divergence(p, q), (p, q))
+    assert torch.isfinite(gp).all() and torch.isfinite(gq).all()
+    assert_allclose(gp[0].item(), math.log(1e-300 / 1e-310) + 1, rtol=1e-14)
+
+@pytest.mark.parametrize("fn", [entropy, lambda p, axis=None: kl_divergence(p, np.flip(p), axis=axis), lambda p, axis=None: cross_entropy(p, p, axis=axis)])
+def test_axis_none_large(fn):
+    "axis=None above the 2**15-entry block size (it raised TypeError from np.moveaxis(x, None, -1))."
+    g = np.random.default_rng(2)
+    p = g.random((200, 200)); p /= p.sum()
+    small = fn(p[:100, :100] / p[:100, :100].sum(), axis=None)
+    big = fn(p, axis=None)
+    ref = fn(p.ravel(), axis=-1)
+    assert type(big) is np.float64 and type(small) is np.float64
+    assert_allclose(big, ref, rtol=1e-13)
+
+def test_large_1d_returns_numpy_scalar():
+    "A 1-D NumPy input above the block size returns np.float64, like a small one and like scipy.stats.entropy."
+    p = np.full(40000, 1 / 40000)
+    for y in (entropy(p), kl_divergence(p, p), cross_entropy(p, p), entropy(p, base=2), entropy(p[:10] / p[:10].sum())):
+        assert type(y) is np.float64, type(y)
+    assert type(entropy(p.astype(np.float32))) is np.float32
+
+def test_string_base_and_order_raise():
+    for f in (entropy, joint_entropy, chain_rule_terms):
+        with pytest.raises(TypeError, match="^base: "): f([0.5, 0.5], base="2")
+    with pytest.raises(TypeError, match="^base: "): kl_divergence([0.5, 0.5], [0.5, 0.5], base="2")
+    with pytest.raises(TypeError, match="^base: "): entropy([0.5, 0.5], base=2j)
+    with pytest.raises(TypeError, match="^order: "): hill_number([0.5, 0.5], "2")
+    with pytest.raises(ValueError, match="^base: must be a single number"): entropy([0.5, 0.5], base=[2, 10])
