@@ -120,6 +120,63 @@ def test_cross_entropy_probabilities_match_torch(data, reduction):
     p = (w / w.sum(-1, keepdim=True)).to(x.dtype)
     assert_matches(cross_entropy, F.cross_entropy, [x, p], reduction, grad=(0, 1))
 
+@st.composite
+def ce_case(draw, soft=None):
+    """Logits of every shape F.cross_entropy takes: unbatched (C,) or (N, C, d1, ..., dK), N in 0..4, C in 1..5, K in 0..2
+    (each d in 0..3), with class indices (input's shape without axis 1, a scalar unbatched) or probabilities along the class axis."""
+    c, dtype = draw(st.integers(1, 5)), draw(dtypes)
+    if draw(st.booleans()) and draw(st.booleans()): shape, axis = (c,), 0
+    else: shape, axis = (draw(st.integers(0, 4)), c, *draw(st.lists(st.integers(0, 3), max_size=2))), 1
+    x = torch.tensor(draw(arrays(np.float64, shape, elements=logit)), dtype=dtype)
+    if draw(st.booleans()) if soft is None else soft:
+        w = torch.tensor(draw(arrays(np.float64, shape, elements=st.floats(0, 1))), dtype=torch.float64) + 1e-3
+        return x, (w / w.sum(axis, keepdim=True)).to(dtype)
+    return x, torch.tensor(draw(arrays(np.int64, shape[:axis] + shape[axis + 1:], elements=st.integers(0, c - 1))))
+
+@settings(max_examples=150, deadline=None)
+@given(ce_case(), reductions)
+def test_cross_entropy_every_shape_matches_torch(case, reduction):
+    "Unbatched and K-dimensional inputs, indices and probabilities: values (NaN for the mean of nothing, as torch), output shape, gradients."
+    x, t = case
+    grad = (0,) if not t.is_floating_point() else (0, 1)
+    assert cross_entropy(x, t, reduction=reduction).shape == F.cross_entropy(x, t, reduction=reduction).shape
+    assert_matches(cross_entropy, F.cross_entropy, [x, t], reduction, grad, tol=dict(**TOL[x.dtype], equal_nan=True))
+
+@SETTINGS
+@given(ce_case(), reductions)
+def test_cross_entropy_every_shape_numpy_equals_torch(case, reduction):
+    "The NumPy path gives the torch path's values, in the input's dtype, without warnings (the mean of no sample too: NaN)."
+    import warnings
+    x, t = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = cross_entropy(x.numpy(), t.numpy(), reduction=reduction)
+    ref = cross_entropy(x, t, reduction=reduction).numpy()
+    assert np.asarray(out).dtype == ref.dtype and np.shape(out) == ref.shape
+    np.testing.assert_allclose(out, ref, **({"rtol": 1e-14, "atol": 1e-14} if x.dtype == torch.float64 else {"rtol": 1e-6, "atol": 1e-6}))
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3), (2, 3, 4), (2, 3, 4, 2), (0, 3, 2)], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("soft", [False, True], ids=["indices", "probabilities"])
+def test_cross_entropy_shapes_parametrized(shape, dtype, soft):
+    g = torch.Generator().manual_seed(sum(shape) + soft)
+    axis, c = min(len(shape) - 1, 1), shape[min(len(shape) - 1, 1)]
+    x = torch.randn(shape, generator=g, dtype=torch.float64).mul(10).to(dtype)
+    t = (torch.softmax(torch.randn(shape, generator=g, dtype=torch.float64), axis).to(dtype) if soft
+         else torch.randint(0, c, shape[:axis] + shape[axis + 1:], generator=g))
+    for r in REDUCTIONS:
+        out = cross_entropy(x, t, reduction=r)
+        assert out.dtype == dtype and out.shape == (shape[:axis] + shape[axis + 1:] if r == "none" else ())
+        assert_matches(cross_entropy, F.cross_entropy, [x, t], r, (0, 1) if soft else (0,), tol=dict(**TOL[dtype], equal_nan=True))
+
+def test_cross_entropy_k_dim_is_the_2d_loss_per_position():
+    "Classes on axis 1: (N, C, d1, d2) is the (N·d1·d2, C) loss with the class axis moved last (to rounding: the kernels sum in other orders)."
+    g = torch.Generator().manual_seed(1)
+    x, t = torch.randn(3, 4, 2, 5, generator=g, dtype=torch.float64), torch.randint(0, 4, (3, 2, 5), generator=g)
+    flat = cross_entropy(x.movedim(1, -1).reshape(-1, 4), t.reshape(-1), reduction="none").reshape(3, 2, 5)
+    torch.testing.assert_close(cross_entropy(x, t, reduction="none"), flat, rtol=1e-15, atol=1e-15)
+    torch.testing.assert_close(cross_entropy(x[0, :, 0, 0], t[0, 0, 0], reduction="none"), flat[0, 0, 0], rtol=1e-15, atol=1e-15)
+
 @SETTINGS
 @given(binary_case(), reductions)
 def test_logistic_loss_matches_bce_with_logits_up_to_1e4(case, reduction):
@@ -208,7 +265,17 @@ BAD = [
     (lambda: multiclass_hinge_loss(torch.ones(2, 3), torch.tensor([0, 5])), IndexError, "target: class indices must lie in [0, 2]"),
     (lambda: cross_entropy(np.ones((2, 3)), [0.0, 1.0]), ValueError, "target: expected class indices of shape (2,) and an integer dtype"),
     (lambda: cross_entropy(np.ones((2, 3)), [0, 1, 2]), ValueError, "target: expected class indices of shape (2,)"),
-    (lambda: cross_entropy(np.ones(3), [0]), ValueError, "input: expected scores of shape (N, C)"),
+    (lambda: cross_entropy(np.ones(3), [0]), ValueError, "target: expected class indices of shape () and an integer dtype"),
+    (lambda: cross_entropy(np.ones(3), 3), IndexError, "target: class indices must lie in [0, 2]; got values from 3 to 3"),
+    (lambda: cross_entropy(torch.ones(3), torch.tensor(-1)), IndexError, "target: class indices must lie in [0, 2]"),
+    (lambda: cross_entropy(np.ones(3), [0.5, 0.6, 0.0]), ValueError, "target: must sum to 1"),
+    (lambda: cross_entropy(np.float64(1.0), 0), ValueError, "input: expected logits of shape (C,), (N, C) or (N, C, d1, ..., dK); got a scalar"),
+    (lambda: cross_entropy(np.ones((2, 3, 4)), np.zeros((2, 3), int)), ValueError, "target: expected class indices of shape (2, 4)"),
+    (lambda: cross_entropy(torch.ones(2, 3, 4), torch.zeros(2, 4)), ValueError, "target: expected class indices of shape (2, 4) and an integer dtype"),
+    (lambda: cross_entropy(torch.ones(2, 3, 4, 1), torch.full((2, 4, 1), 3)), IndexError, "target: class indices must lie in [0, 2]"),
+    (lambda: cross_entropy(np.ones((1, 2, 2)), [[[0.2, 0.8], [0.6, 0.4]]]), ValueError, "target: must sum to 1 (tolerance 1.5e-08) along axis 1"),
+    (lambda: cross_entropy(np.ones((1, 2, 2)), [[[1.5, 0.5], [-0.5, 0.5]]]), ValueError, "target: must lie in [0, 1]"),
+    (lambda: cross_entropy(torch.ones(2, 3, 4), torch.ones(2, 3, 4, dtype=torch.long)), ValueError, "target: expected class indices of shape (2, 4)"),
     (lambda: multiclass_hinge_loss(np.ones((2, 3, 1)), [0, 1]), ValueError, "input: expected scores of shape (N, C)"),
     (lambda: cross_entropy(np.ones((1, 2)), [[0.7, 0.7]]), ValueError, "target: must sum to 1"),
     (lambda: cross_entropy(np.ones((1, 2)), [[1.5, -0.5]]), ValueError, "target: must lie in [0, 1]"),
@@ -324,8 +391,12 @@ def test_gradcheck_and_gradgradcheck():
     p = (torch.rand(4, 3, generator=g, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
     q = torch.rand(4, 3, generator=g, dtype=torch.float64).requires_grad_()
     t = torch.tensor([0, 2, 1, 1])
+    xk = torch.rand(2, 3, 2, generator=g, dtype=torch.float64).requires_grad_()
+    pk = torch.softmax(torch.randn(2, 3, 2, generator=g, dtype=torch.float64), 1)  # fixed: a perturbed one would not sum to 1
     cases = [(lambda x: hinge_loss(x, y), x), (lambda x: logistic_loss(x, y), x), (lambda x: hinge_embedding_loss(x.abs() + 0.1, y, 2.0), x),
              (lambda x: cross_entropy(x, t), x), (lambda x: multiclass_hinge_loss(x, t, 0.7), x),
+             (lambda x: cross_entropy(x, torch.tensor([[0, 2], [1, 1]])), xk), (lambda x: cross_entropy(x, pk), xk),
+             (lambda x: cross_entropy(x[0, :, 0], torch.tensor(1)), xk),
              (lambda p, q: binary_cross_entropy(p, q), (p, q))]
     for f, inputs in cases:
         assert torch.autograd.gradcheck(f, inputs)
