@@ -5,83 +5,12 @@
 # %% ../nbs/04_backprop.ipynb #07f7dae0
 from __future__ import annotations
 import math, numbers
-from types import SimpleNamespace
 import numpy as np
-from .core import (Outcome, BenchRow, register_check, register_bench, time_pair, check_finite, check_choice,
-                          log_softmax, numerical_grad)
+from .core import check_finite, check_choice, log_softmax
 from . import activations
 
 # %% auto #0
 __all__ = ['Var', 'path_sum_grad', 'reverse_mode_grad', 'MLP']
-
-# %% ../nbs/04_backprop.ipynb #a190bba3
-def _notes_network(n=3, J=2, K=2, skip=False):
-    "SymPy objects of the notes' network θ → u → v → w_j → z_k → f (with `skip`, w_1 also depends on θ_1 directly)."
-    import sympy as sp
-    th, t = sp.symbols(f"theta1:{n + 1}"), sp.symbols(f"t1:{n + 1}")
-    a, F = sp.Function("a"), sp.Function("F")
-    g, h = [sp.Function(f"g{j + 1}") for j in range(J)], [sp.Function(f"h{k + 1}") for k in range(K)]
-    us, vs, ws, zs = sp.Symbol("u"), sp.Symbol("v"), sp.symbols(f"w1:{J + 1}"), sp.symbols(f"z1:{K + 1}")
-    U = sum(ti * thi for ti, thi in zip(t, th))
-    V = a(U)
-    W = [g[0](V, th[0]) if skip else g[0](V)] + [gj(V) for gj in g[1:]]
-    Z = [hk(*W) for hk in h]
-    f = F(*Z)
-    def at(e):  # a partial derivative written in the local symbols, evaluated at the network's values
-        return e.subs(list(zip(zs, Z))).subs(list(zip(ws, W))).subs(vs, V).subs(us, U)
-    w_of_v = [g[0](vs, th[0]) if skip else g[0](vs)] + [gj(vs) for gj in g[1:]]
-    return SimpleNamespace(
-        n=n, J=J, K=K, th=th, t=t, U=U, V=V, W=W, Z=Z, f=f,
-        df_dz=[at(F(*zs).diff(z)) for z in zs],
-        dz_dw=[[at(hk(*ws).diff(w)) for w in ws] for hk in h],
-        dw_dv=[at(wj.diff(vs)) for wj in w_of_v],
-        dv_du=at(a(us).diff(us)),
-        du_dth=[U.diff(x) for x in th],
-        df_dv=at(F(*[hk(*w_of_v) for hk in h]).diff(vs)),   # ∂f/∂v straight from f as a function of v
-        df_dw=[at(F(*[hk(*ws) for hk in h]).diff(w)) for w in ws])  # ∂f/∂w_j straight from f as a function of the w
-
-# %% ../nbs/04_backprop.ipynb #0c015345
-def _same(a, b) -> bool: return __import__("sympy").expand(a - b) == 0
-
-@register_check("backprop", "∂f/∂θ₁ = ∂f/∂v · ∂v/∂u · ∂u/∂θ₁  (u = Σθᵢtᵢ, v = a(u))")
-def _check_line1(device="cpu"):
-    net = _notes_network()
-    lhs = net.f.diff(net.th[0])
-    rhs = net.df_dv * net.dv_du * net.du_dth[0]
-    return Outcome(symbolic=_same(lhs, rhs) and net.du_dth[0] == net.t[0], detail="SymPy diff of the composed f")
-
-# %% ../nbs/04_backprop.ipynb #750b2588
-@register_check("backprop", "∂f/∂v = Σⱼ ∂f/∂wⱼ · ∂wⱼ/∂v")
-def _check_line2(device="cpu"):
-    net = _notes_network()
-    rhs = sum(net.df_dw[j] * net.dw_dv[j] for j in range(net.J))
-    return Outcome(symbolic=_same(net.df_dv, rhs), detail="SymPy diff of f as a function of v")
-
-# %% ../nbs/04_backprop.ipynb #588bfb24
-def _line3(net, i):
-    "The notes' expanded form (Σⱼ (Σₖ ∂f/∂zₖ ∂zₖ/∂wⱼ ∂wⱼ/∂v) ∂v/∂θᵢ) for parameter i (0-based)."
-    dv_dth = net.dv_du * net.du_dth[i]
-    return sum(sum(net.df_dz[k] * net.dz_dw[k][j] * net.dw_dv[j] for k in range(net.K)) * dv_dth for j in range(net.J))
-
-@register_check("backprop", "∂f/∂θᵢ = (Σⱼ ∂f/∂wⱼ ∂wⱼ/∂v) ∂v/∂θᵢ = Σⱼ(Σₖ ∂f/∂zₖ ∂zₖ/∂wⱼ ∂wⱼ/∂v)∂v/∂θᵢ")
-def _check_line3(device="cpu"):
-    net = _notes_network()
-    ok = True
-    for i in range(net.n):
-        truth, dv_dth = net.f.diff(net.th[i]), net.dv_du * net.du_dth[i]
-        middle = sum(net.df_dw[j] * net.dw_dv[j] for j in range(net.J)) * dv_dth
-        ok &= _same(truth, middle) and _same(truth, _line3(net, i))
-    return Outcome(symbolic=bool(ok), detail=f"every θᵢ, n={net.n}, J={net.J}, K={net.K}")
-
-# %% ../nbs/04_backprop.ipynb #14f9e8a5
-@register_check("backprop", "notes' line 4: ∂f/∂θₖ right only with a fresh summation index")
-def _check_line4(device="cpu"):
-    net = _notes_network()
-    renamed = [_same(net.f.diff(net.th[k]), _line3(net, k)) for k in range(net.n)]  # Σ over l, free k
-    one_k = sum(sum(net.df_dz[k] * net.dz_dw[k][j] * net.dw_dv[j] * net.dv_du * net.du_dth[k] for k in range(net.K))
-                for j in range(net.J))  # the same letter k in z_k and θ_k
-    misread_matches = [_same(net.f.diff(net.th[k]), one_k) for k in range(net.n)]
-    return Outcome(symbolic=all(renamed) and not any(misread_matches), detail="renamed form holds; shared-k reading matches no θₖ")
 
 # %% ../nbs/04_backprop.ipynb #5d4e653b
 def _value(o) -> float:
@@ -90,13 +19,15 @@ def _value(o) -> float:
     raise TypeError(f"Var: cannot combine with {type(o).__name__}; use a number or a Var")
 
 def _op(value, *edges):
-    "A new node from `(operand, local derivative)` pairs; operands that are plain numbers get no edge."
+    "A new node from (operand, local derivative) pairs; number operands get no edge."
     return Var(value, tuple((p, float(d)) for p, d in edges if isinstance(p, Var)))
 
-def _sigmoid(x): return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+def _sigmoid(x):
+    "σ(x) without overflow: e⁻ˣ is only formed for x ≥ 0, eˣ only for x < 0."
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
 
 def _topological(out) -> list:
-    "The nodes `out` depends on, each after all its parents, `out` last; an explicit stack instead of recursion."
+    "The nodes out depends on, each after all its parents, out last; an explicit stack."
     order, seen, stack = [], set(), [(out, False)]
     while stack:
         node, parents_done = stack.pop()
@@ -108,7 +39,7 @@ def _topological(out) -> list:
     return order
 
 def _backward(order):
-    "Reverse accumulation over a topological `order` whose last node is the output."
+    "Reverse accumulation over a topological order whose last node is the output."
     for n in order: n.grad = 0.0
     order[-1].grad = 1.0
     for n in reversed(order):
@@ -116,11 +47,11 @@ def _backward(order):
 
 # %% ../nbs/04_backprop.ipynb #c3fa4c1d
 class Var:
-    "A scalar in a computational graph: its `value`, its `grad` after `backward()`, and its `parents` with the local derivatives."
+    "A scalar in a computational graph: value, grad after backward(), and parents."
     __slots__ = ("value", "grad", "parents")
     def __init__(self,
                  value:float, # the number this node holds
-                 parents:tuple=(), # `(node, ∂self/∂node)` pairs: the edges into this node (empty for an input)
+                 parents:tuple=(), # (node, ∂self/∂node) pairs: the edges into this node
                 ):
         self.value, self.grad, self.parents = float(value), 0.0, tuple(parents)
     def __repr__(self): return f"Var({self.value!r}, grad={self.grad!r})"
@@ -129,17 +60,22 @@ class Var:
     def __radd__(self, o): return self + o
     def __sub__(self, o): return _op(self.value - _value(o), (self, 1), (o, -1))
     def __rsub__(self, o): return _op(_value(o) - self.value, (self, -1))
-    def __mul__(self, o): return _op(self.value * _value(o), (self, _value(o)), (o, self.value))
+    def __mul__(self, o):
+        return _op(self.value * _value(o), (self, _value(o)), (o, self.value))
     def __rmul__(self, o): return self * o
     def __truediv__(self, o):
         b = _value(o)
         return _op(self.value / b, (self, 1 / b), (o, -self.value / b**2))
-    def __rtruediv__(self, o): return _op(_value(o) / self.value, (self, -_value(o) / self.value**2))
+    def __rtruediv__(self, o):
+        return _op(_value(o) / self.value, (self, -_value(o) / self.value**2))
     def __neg__(self): return _op(-self.value, (self, -1))
     def __pow__(self, p):
-        if isinstance(p, Var): raise TypeError("Var ** p: the exponent p must be a number")
+        if isinstance(p, Var):
+            raise TypeError("Var ** p: the exponent p must be a number")
         x, p = self.value, _value(p)
-        if x < 0 and not p.is_integer(): raise ValueError(f"Var ** p: a negative base ({x}) needs an integer exponent, got {p}")
+        if x < 0 and not p.is_integer():
+            raise ValueError(f"Var ** p: a negative base ({x}) needs an integer "
+                             f"exponent, got {p}")
         d = 0.0 if p == 0 else p * x ** (p - 1) if x != 0 or p >= 1 else math.inf
         return _op(x ** p, (self, d))
     def __rpow__(self, c):
@@ -153,7 +89,8 @@ class Var:
         y = math.exp(self.value); return _op(y, (self, y))
     def log(self):
         "log x for x > 0; local derivative 1/x."
-        if self.value <= 0: raise ValueError(f"Var.log: needs a positive value, got {self.value}")
+        if self.value <= 0:
+            raise ValueError(f"Var.log: needs a positive value, got {self.value}")
         return _op(math.log(self.value), (self, 1 / self.value))
     def tanh(self):
         "tanh x; local derivative 1 − tanh² x."
@@ -166,51 +103,15 @@ class Var:
         return _op(max(self.value, 0.0), (self, float(self.value > 0)))
 
     def backward(self):
-        "Set `.grad` = ∂self/∂node on every node of the graph (each visited once, in reverse topological order)."
+        "Set grad = ∂self/∂node on every node of the graph, each node visited once."
         _backward(_topological(self))
-
-# %% ../nbs/04_backprop.ipynb #ebb2dede
-def _every_op(x, y):
-    "One expression with every operator and method of `Var`, numbers on both sides, shared nodes; `x`, `y` are `Var`s or torch scalars."
-    s = x * y + 2 - x / (y ** 2 + 1)
-    t = 3 / (1 + s.sigmoid()) - (-x).exp() * 0.5 + (s * s + 1).log()
-    u = 2 ** t.tanh() + (t - 1).relu() / 2 + s ** 3 - 1.5 * (0.5 - y).relu()
-    return u * s - t / 4
-
-def _rel_err(a, b) -> float:
-    "Largest |a − b| relative to the largest |b| (1 if all of b is below 1)."
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.max(np.abs(a - b)) / max(1.0, np.max(np.abs(b))))
-
-@register_check("backprop", "Var.backward = torch.autograd (every op, float64)", tol=1e-13)
-def _check_var(device="cpu"):
-    import torch
-    err = 0.0
-    for x0, y0 in np.random.default_rng(0).uniform(-2, 2, (20, 2)):
-        x, y = Var(x0), Var(y0)
-        out = _every_op(x, y); out.backward()
-        tx, ty = (torch.tensor(v, dtype=torch.float64, device=device, requires_grad=True) for v in (x0, y0))
-        tout = _every_op(tx, ty); tout.backward()
-        err = max(err, _rel_err([out.value, x.grad, y.grad], [tout.item(), tx.grad.item(), ty.grad.item()]))
-    return Outcome(error=err, detail="20 random points; value and both gradients")
-
-# %% ../nbs/04_backprop.ipynb #0dd927de
-@register_check("backprop", "Var.backward on a 10⁴-deep chain = ∏ local derivatives", tol=1e-12)
-def _check_deep(device="cpu", depth=10_000):
-    x = h = Var(0.3)
-    prod = 1.0
-    for _ in range(depth):
-        prod *= 1 + 0.001 * (1 - math.tanh(h.value) ** 2)
-        h = h + 0.001 * h.tanh()
-    h.backward()
-    return Outcome(error=abs(x.grad - prod) / abs(prod), detail=f"{3 * depth + 1:,} nodes, no recursion; ∂h/∂x = {x.grad:.6g}")
 
 # %% ../nbs/04_backprop.ipynb #e9c587a1
 def path_sum_grad(
     out:Var, # the output f
     wrt:list, # the nodes x to differentiate with respect to
 ) -> tuple:
-    "∂out/∂x for each x in `wrt` as the sum over every path out → x of the product of its local derivatives; returns (gradients, multiplications)."
+    "∂out/∂x for each x in wrt, summed over paths; returns (gradients, multiplications)."
     index = {x: i for i, x in enumerate(wrt)}
     grads, mults = [0.0] * len(wrt), 0
     stack = [(out, ())]
@@ -227,130 +128,84 @@ def reverse_mode_grad(
     out:Var, # the output f
     wrt:list, # the nodes x to differentiate with respect to
 ) -> tuple:
-    "∂out/∂x for each x in `wrt` by reverse accumulation (each ∂out/∂node formed once); returns (gradients, multiplications)."
+    "∂out/∂x for each x in wrt by reverse mode; returns (gradients, multiplications)."
     order = _topological(out)
     _backward(order)
     nodes = set(order)
-    return [x.grad if x in nodes else 0.0 for x in wrt], sum(len(n.parents) for n in order[:-1])
-
-# %% ../nbs/04_backprop.ipynb #4752fc32
-def _layered_graph(depth, width, seed=0):
-    "`depth` fully connected tanh layers of `width` units between one input and their sum; returns (input, output, weights)."
-    rng = np.random.default_rng(seed)
-    x = Var(0.7)
-    layer, Ws = [x], []
-    for _ in range(depth):
-        W = rng.normal(size=(width, len(layer)))
-        Ws.append(W)
-        layer = [Var(y := math.tanh(sum(wij * u.value for wij, u in zip(row, layer))), [(u, wij * (1 - y * y)) for wij, u in zip(row, layer)])
-                 for row in W]
-    return x, Var(sum(u.value for u in layer), [(u, 1.0) for u in layer]), Ws
-
-def _layered_torch(x, Ws):
-    "The same layered function in torch."
-    import torch
-    h = x.reshape(1)
-    for W in Ws: h = torch.tanh(torch.as_tensor(W, dtype=h.dtype, device=h.device) @ h)
-    return h.sum()
-
-@register_check("backprop", "path sum = reverse mode; counts d·wᵈ vs w+(d−1)w²", tol=1e-12)
-def _check_counts(device="cpu"):
-    import torch
-    ok, err = True, 0.0
-    for depth, width in [(1, 2), (4, 2), (8, 2), (3, 3), (6, 3)]:
-        x, f, Ws = _layered_graph(depth, width, seed=depth)
-        (gp,), mp = path_sum_grad(f, [x])
-        (gr,), mr = reverse_mode_grad(f, [x])
-        tx = torch.tensor(0.7, dtype=torch.float64, device=device, requires_grad=True)
-        _layered_torch(tx, Ws).backward()
-        ok &= mp == depth * width**depth and mr == width + (depth - 1) * width**2
-        err = max(err, _rel_err([gp, gr], [tx.grad.item()] * 2))
-    return Outcome(symbolic=bool(ok), error=err, detail="both gradients vs torch.autograd; counts vs closed form")
-
-# %% ../nbs/04_backprop.ipynb #fffe4d1c
-@register_check("backprop", "δ = (Wᵀδ′) ⊙ a′(z); ∂f/∂W = δ aᵀ; ∂f/∂b = δ")
-def _check_delta(device="cpu"):
-    import sympy as sp
-    a, F = sp.Function("a"), sp.Function("F")
-    x = sp.Matrix(sp.symbols("x1:3"))
-    W1, W2 = sp.Matrix(2, 2, sp.symbols("p1:5")), sp.Matrix(2, 2, sp.symbols("q1:5"))
-    b1, b2 = sp.Matrix(sp.symbols("b1:3")), sp.Matrix(sp.symbols("c1:3"))
-    z1 = W1 * x + b1
-    a1 = z1.applyfunc(a)
-    z2 = W2 * a1 + b2
-    f = F(*z2)
-    s = sp.symbols("s1:3")
-    delta2 = sp.Matrix([F(*s).diff(si) for si in s]).subs(dict(zip(s, z2)))   # ∂f/∂z₂, whatever F is
-    a_prime = sp.Matrix([sp.Derivative(a(sp.Symbol("r")), sp.Symbol("r")).subs(sp.Symbol("r"), zi) for zi in z1])
-    delta1 = (W2.T * delta2).multiply_elementwise(a_prime)
-    ok = all(_same(f.diff(W1[i, j]), (delta1 * x.T)[i, j]) for i in range(2) for j in range(2))
-    ok &= all(_same(f.diff(b1[i]), delta1[i]) for i in range(2))
-    ok &= all(_same(f.diff(W2[i, j]), (delta2 * a1.T)[i, j]) for i in range(2) for j in range(2))
-    return Outcome(symbolic=bool(ok), detail="2-2-2 network, arbitrary a and F")
-
-@register_check("backprop", "∂/∂z (−log softmax(z)_y) = softmax(z) − onehot(y)")
-def _check_softmax_ce(device="cpu"):
-    import sympy as sp
-    z = sp.symbols("z1:4")
-    ok = True
-    for y in range(3):
-        ce = -(z[y] - sp.log(sum(sp.exp(zk) for zk in z)))
-        softmax = [sp.exp(zk) / sum(sp.exp(zj) for zj in z) for zk in z]
-        ok &= all(sp.simplify(ce.diff(z[k]) - (softmax[k] - int(k == y))) == 0 for k in range(3))
-    return Outcome(symbolic=bool(ok), detail="3 classes, every label")
+    mults = sum(len(n.parents) for n in order[:-1])
+    return [x.grad if x in nodes else 0.0 for x in wrt], mults
 
 # %% ../nbs/04_backprop.ipynb #e067a128
 _ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "gelu", "elu")
 
 def _activation(activation):
-    "The pair (a, a′) for a name in `nnnotes.activations` or a pair of functions."
+    "The pair (a, a′) for a name in nnnotes.activations or a pair of functions."
     if isinstance(activation, str):
         check_choice(activation, "activation", _ACTIVATIONS)
-        return getattr(activations, activation), getattr(activations, activation + "_prime")
-    if not (isinstance(activation, (tuple, list)) and len(activation) == 2 and all(map(callable, activation))):
-        raise TypeError("activation: expected a name in nnnotes.activations or a pair (a, a_prime) of functions")
+        a = getattr(activations, activation)
+        return a, getattr(activations, activation + "_prime")
+    if not (isinstance(activation, (tuple, list)) and len(activation) == 2
+            and all(map(callable, activation))):
+        raise TypeError("activation: expected a name in nnnotes.activations "
+                        "or a pair (a, a_prime) of functions")
     return tuple(activation)
+
+def _activation_name(activation) -> str:
+    "The activation as MLP's repr shows it: the name, or the pair's function names."
+    if isinstance(activation, str): return repr(activation)
+    names = (getattr(f, "__name__", type(f).__name__) for f in activation)
+    return "(" + ", ".join(names) + ")"
 
 # %% ../nbs/04_backprop.ipynb #1a7666f3
 class MLP:
-    "A fully connected network on NumPy arrays: `z = a Wᵀ + b` layers, an activation between them, mean softmax cross entropy; backward written by hand."
+    "A dense network on NumPy arrays, mean softmax cross entropy, backward by hand."
     def __init__(self,
-                 sizes:list, # layer widths, input first, number of classes last: `[784, 256, 256, 10]`
-                 activation='tanh', # a name in `nnnotes.activations` ('tanh', 'sigmoid', 'relu', …) or a pair `(a, a_prime)`
-                 seed:int=0, # seeds the initial weights, uniform in ±1/√fan_in as in `torch.nn.Linear`
-                 dtype=np.float64, # `np.float64` or `np.float32`: parameters, gradients and arithmetic
+                 sizes:list, # layer widths, input first, classes last: `[784, 256, 10]`
+                 activation='tanh', # a name in `nnnotes.activations`, or `(a, a_prime)`
+                 seed:int=0, # seeds the weights, uniform in ±1/√fan_in as `nn.Linear`
+                 dtype=np.float64, # `np.float64` or `np.float32`, for all arithmetic
                 ):
-        if not (len(sizes) >= 2 and all(isinstance(s, numbers.Integral) and s >= 1 for s in sizes)):
-            raise ValueError(f"sizes: expected at least two positive integers, got {sizes!r}")
+        if not (len(sizes) >= 2
+                and all(isinstance(s, numbers.Integral) and s >= 1 for s in sizes)):
+            raise ValueError(f"sizes: expected at least two positive integers, "
+                             f"got {sizes!r}")
         check_choice(np.dtype(dtype).name, "dtype", ("float32", "float64"))
-        self.sizes, self.dtype, self.activation = [int(s) for s in sizes], np.dtype(dtype), activation
+        self.sizes, self.dtype = [int(s) for s in sizes], np.dtype(dtype)
+        self.activation = activation
         self.act, self.act_prime = _activation(activation)
         rng, params = np.random.default_rng(seed), []
         for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
             bound = 1 / math.sqrt(n_in)
-            params += [rng.uniform(-bound, bound, (n_out, n_in)), rng.uniform(-bound, bound, n_out)]
+            params += [rng.uniform(-bound, bound, (n_out, n_in)),
+                       rng.uniform(-bound, bound, n_out)]
         self.params = params
 
-    def __repr__(self): return f"MLP({self.sizes}, activation={self.activation!r}, dtype={self.dtype.name})"
+    def __repr__(self):
+        act = _activation_name(self.activation)
+        return f"MLP({self.sizes}, activation={act}, dtype={self.dtype.name})"
 
     @property
     def shapes(self) -> list:
         "The shape of each parameter: `[(sizes[1], sizes[0]), (sizes[1],), …]`."
-        return [s for m, n in zip(self.sizes[:-1], self.sizes[1:]) for s in ((n, m), (n,))]
+        pairs = zip(self.sizes[:-1], self.sizes[1:])
+        return [s for m, n in pairs for s in ((n, m), (n,))]
 
     @property
     def params(self) -> list:
-        "The parameters `[W1, b1, W2, b2, …]` as NumPy arrays (update them in place, or assign a new list)."
+        "The parameters `[W1, b1, W2, b2, …]`, NumPy arrays (update in place or assign)."
         return self._params
 
     @params.setter
     def params(self, new): self._params = self._check_params(new)
 
     def _check_params(self, params):
-        if len(params) != len(self.shapes): raise ValueError(f"params: expected {len(self.shapes)} arrays, got {len(params)}")
+        if len(params) != len(self.shapes):
+            raise ValueError(f"params: expected {len(self.shapes)} arrays, "
+                             f"got {len(params)}")
         params = [np.asarray(p, dtype=self.dtype) for p in params]
         for i, (p, s) in enumerate(zip(params, self.shapes)):
-            if p.shape != s: raise ValueError(f"params[{i}]: expected shape {s}, got {p.shape}")
+            if p.shape != s:
+                raise ValueError(f"params[{i}]: expected shape {s}, got {p.shape}")
         return params
 
     def _check_x(self, x):
@@ -362,9 +217,12 @@ class MLP:
 
     def _check_y(self, y, n):
         y = np.asarray(y)
-        if y.shape != (n,): raise ValueError(f"y: expected class indices of shape ({n},), got {y.shape}")
-        if not np.issubdtype(y.dtype, np.integer): raise ValueError(f"y: class indices must be integers, got {y.dtype}")
-        if n and (y.min() < 0 or y.max() >= self.sizes[-1]): raise ValueError(f"y: class indices must lie in [0, {self.sizes[-1]})")
+        if y.shape != (n,):
+            raise ValueError(f"y: expected class indices of shape ({n},), got {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y: class indices must be integers, got {y.dtype}")
+        if n and (y.min() < 0 or y.max() >= self.sizes[-1]):
+            raise ValueError(f"y: class indices must lie in [0, {self.sizes[-1]})")
         return y
 
     def _forward(self, x, params):
@@ -380,7 +238,8 @@ class MLP:
                 params=None, # use these parameters instead of `self.params`
                ):
         "The logits z_L, shape (N, sizes[-1])."
-        return self._forward(self._check_x(x), self._params if params is None else self._check_params(params))[0][-1]
+        params = self._params if params is None else self._check_params(params)
+        return self._forward(self._check_x(x), params)[0][-1]
 
     def loss(self,
              x, # inputs, shape (N, sizes[0])
@@ -395,91 +254,18 @@ class MLP:
                        x, # inputs, shape (N, sizes[0])
                        y, # class indices, shape (N,)
                       ) -> tuple:
-        "The loss and its gradients `[∂f/∂W1, ∂f/∂b1, …]`, in the order and shapes of `params`, by the hand-written backward pass."
+        "The loss and its gradients `[∂f/∂W1, ∂f/∂b1, …]` (shapes of `params`), by hand."
         x = self._check_x(x)
         y, n, params = self._check_y(y, len(x)), len(x), self._params
         zs, acts = self._forward(x, params)
         logp = log_softmax(zs[-1])
         rows = np.arange(n)
-        delta = np.exp(logp)                       # δ_L = (softmax(z_L) − onehot(y)) / N
+        delta = np.exp(logp)  # δ_L = (softmax(z_L) − onehot(y)) / N
         delta[rows, y] -= 1
         delta /= n
         grads = [None] * len(params)
         for l in reversed(range(len(zs))):
             grads[2 * l], grads[2 * l + 1] = delta.T @ acts[l], delta.sum(0)
-            if l: delta = (delta @ params[2 * l]) * self.act_prime(zs[l - 1])   # δ = (Wᵀδ′) ⊙ a′(z), batch in rows
+            # δ = (Wᵀδ′) ⊙ a′(z), with the batch in rows
+            if l: delta = (delta @ params[2 * l]) * self.act_prime(zs[l - 1])
         return float(-logp[rows, y].mean()), grads
-
-# %% ../nbs/04_backprop.ipynb #39ee3ac9
-def _torch_mlp_loss(params, x, y, activation="tanh"):
-    "The same network in torch: F.linear layers, the torch activation of the same name, F.cross_entropy."
-    import torch
-    F = torch.nn.functional
-    act = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": F.relu, "leaky_relu": F.leaky_relu, "gelu": F.gelu, "elu": F.elu}[activation]
-    h = x
-    for l in range(0, len(params), 2):
-        h = F.linear(h, params[l], params[l + 1])
-        if l < len(params) - 2: h = act(h)
-    return F.cross_entropy(h, y)
-
-def _mlp_vs_torch(sizes, activation, n=16, seed=0, dtype=np.float64, device="cpu"):
-    "Worst relative error of `MLP.loss_and_grads` (loss and every gradient) against torch.autograd."
-    import torch
-    mlp = MLP(sizes, activation, seed=seed, dtype=dtype)
-    rng = np.random.default_rng(seed + 1)
-    x, y = rng.normal(size=(n, sizes[0])).astype(dtype), rng.integers(0, sizes[-1], n)
-    loss, grads = mlp.loss_and_grads(x, y)
-    tp = [torch.tensor(p, device=device, requires_grad=True) for p in mlp.params]
-    tloss = _torch_mlp_loss(tp, torch.tensor(x, device=device), torch.tensor(y, device=device), activation)
-    tgrads = torch.autograd.grad(tloss, tp)
-    assert all(g.dtype == p.dtype and g.shape == p.shape for g, p in zip(grads, mlp.params))
-    return max([_rel_err(loss, tloss.item())] + [_rel_err(g, tg.cpu().numpy()) for g, tg in zip(grads, tgrads)])
-
-@register_check("backprop", "MLP backward = torch.autograd (float64)", tol=1e-12)
-def _check_mlp_torch(device="cpu"):
-    err = max(_mlp_vs_torch([7, 6, 5, 4], act, device=device) for act in _ACTIVATIONS)
-    return Outcome(error=err, detail="7-6-5-4, all six activations, batch 16")
-
-def _mlp_vs_numerical(sizes=(5, 4, 3, 3), activation="tanh", n=6, seed=0):
-    "Worst relative error of the MLP's gradients against `numerical_grad` of its loss."
-    mlp = MLP(list(sizes), activation, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    x, y = rng.normal(size=(n, sizes[0])), rng.integers(0, sizes[-1], n)
-    _, grads = mlp.loss_and_grads(x, y)
-    def loss_at(i):
-        return lambda p: mlp.loss(x, y, params=mlp.params[:i] + [p] + mlp.params[i + 1:])
-    return max(_rel_err(g, numerical_grad(loss_at(i), p)) for i, (g, p) in enumerate(zip(grads, mlp.params)))
-
-@register_check("backprop", "MLP backward = numerical_grad (float64)", tol=1e-8)
-def _check_mlp_numerical(device="cpu"):
-    err = max(_mlp_vs_numerical(activation=act) for act in ("tanh", "sigmoid"))
-    return Outcome(error=err, detail="5-4-3-3, tanh/sigmoid, batch 6, central differences")
-
-# %% ../nbs/04_backprop.ipynb #755b1a99
-def _bench_graph(x, y, steps):
-    "A scalar graph of 5·steps nodes where every step reuses both previous nodes; works on `Var`s and torch scalars."
-    for _ in range(steps): x, y = (x * y + 0.5).tanh(), (x - y).sigmoid()
-    return x + y
-
-@register_bench("backprop", "mlp")
-def _bench_mlp(device="cpu", quick=False):
-    import torch
-    sizes, n = [784, 256, 256, 10], 256
-    mlp = MLP(sizes, "tanh", seed=0, dtype=np.float32)
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(n, sizes[0])).astype(np.float32), rng.integers(0, sizes[-1], n)
-    tp = [torch.tensor(p, requires_grad=True) for p in mlp.params]
-    tx, ty = torch.tensor(x), torch.tensor(y)
-    t = time_pair(lambda: mlp.loss_and_grads(x, y), lambda: torch.autograd.grad(_torch_mlp_loss(tp, tx, ty), tp),
-                  "cpu", repeat=3 if quick else 7)
-    return [BenchRow("MLP forward+backward (NumPy)", "256×784-256-256-10 f32", *t, "torch.autograd CPU", goal=1.5)]
-
-@register_bench("backprop", "var")
-def _bench_var(device="cpu", quick=False):
-    import torch
-    steps = (10**4 if quick else 10**5) // 5
-    out = _bench_graph(Var(0.3), Var(-0.2), steps)
-    nodes = len(_topological(out))
-    tout = _bench_graph(*(torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.3, -0.2)), steps)
-    t = time_pair(out.backward, lambda: tout.backward(retain_graph=True), "cpu", repeat=3 if quick else 5)
-    return [BenchRow(f"Var.backward, {nodes / t[0]:.2g} nodes/s", f"{nodes:,}-node scalar graph", *t, "same graph, torch.autograd")]

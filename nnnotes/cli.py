@@ -4,79 +4,169 @@
 
 # %% ../nbs/09_cli.ipynb #27b494ba
 from __future__ import annotations
-import argparse, importlib, pkgutil, sys
-import nnnotes
-from .core import CHECKS, BENCHMARKS, run_checks, format_checks, format_bench
+import argparse, importlib, os, pkgutil, shutil, sys
+import nnnotes, nnnotes.checks
+from .checks import CHECKS, BENCHMARKS, run_checks, format_checks, format_bench
 
 # %% auto #0
 __all__ = ['load_all', 'verify', 'bench', 'main']
 
 # %% ../nbs/09_cli.ipynb #595166fd
 def load_all():
-    "Import every `nnnotes` module so that their checks and benchmarks register."
-    for m in pkgutil.iter_modules(nnnotes.__path__):
-        if not m.name.startswith("_") and m.name != "cli": importlib.import_module(f"nnnotes.{m.name}")
+    "Import every module of `nnnotes.checks`, so that all checks and benchmarks register."
+    for m in pkgutil.iter_modules(nnnotes.checks.__path__):
+        importlib.import_module(f"nnnotes.checks.{m.name}")
 
-# %% ../nbs/09_cli.ipynb #6ad7b699
-def _cuda_missing(device):
-    if device != "cuda": return False
+# %% ../nbs/09_cli.ipynb #4b8e78e3
+def _bad_sections(asked, known, what) -> bool:
+    "Print an error and return True if a section in `asked` is not one of `known`."
+    unknown = [s for s in asked or () if s not in known]
+    if unknown:
+        print(
+            f"nnnotes: no {what} section {', '.join(map(repr, unknown))}; "
+            f"the sections are: {', '.join(sorted(known))}",
+            file=sys.stderr,
+        )
+    return bool(unknown)
+
+
+def _cuda_missing(device) -> bool:
+    "Print an error and return True if `device` is cuda and torch sees no GPU."
+    if device != "cuda":
+        return False
     import torch
-    if torch.cuda.is_available(): return False
-    print("nnnotes: --device cuda asked for, but torch sees no CUDA GPU on this machine", file=sys.stderr)
+
+    if torch.cuda.is_available():
+        return False
+    print(
+        "nnnotes: --device cuda asked for, but torch sees no CUDA GPU on this machine",
+        file=sys.stderr,
+    )
     return True
 
+
+def _terminal_width() -> int:
+    return shutil.get_terminal_size((100, 24)).columns
+
+# %% ../nbs/09_cli.ipynb #6ad7b699
 def verify(
-    device:str="cpu", # "cpu" or "cuda": where the torch checks run
-    sections:list|None=None, # only these sections (None: all)
+    device: str = "cpu",  # "cpu" or "cuda": where the torch checks run
+    sections: list | None = None,  # only these sections (None: all)
+    verbose: bool = False,  # print every line of each failure's details
+    width: int | None = None,  # the table's width (None: the terminal's)
+    progress: bool = False,  # report each check on stderr as it starts
 ) -> int:
-    "Run every registered check on `device`, print the table, return the exit status (0: all passed)."
-    if _cuda_missing(device): return 2
+    "Run the registered checks on `device` and print the table; exit status 0 (passed), 1 or 2."
     load_all()
-    rows = run_checks(device, sections)
-    print(format_checks(rows))
+    if _bad_sections(
+        sections, {c.section for c in CHECKS.values()}, "verify"
+    ) or _cuda_missing(device):
+        return 2
+    total = sum(sections is None or c.section in sections for c in CHECKS.values())
+    count = iter(range(1, total + 1))
+
+    def report(c):
+        print(f"[{next(count)}/{total}] {c.section}: {c.name}", file=sys.stderr, flush=True)
+
+    rows = run_checks(device, sections, report if progress else None)
+    print(format_checks(rows, width or _terminal_width(), verbose))
     return 0 if rows and all(r["passed"] for r in rows) else 1
 
 # %% ../nbs/09_cli.ipynb #98829fd5
+def _json_path_error(path) -> str | None:
+    "Why `path` cannot be written, or None."
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"--json {path}: the folder {folder} does not exist"
+    if os.path.isdir(path):
+        return f"--json {path}: is a folder"
+    if not os.access(folder, os.W_OK):
+        return f"--json {path}: the folder {folder} is not writable"
+    return None
+
+
 def bench(
-    device:str="cpu", # "cpu" or "cuda"
-    quick:bool=False, # small sizes: under a minute on 2 cores
-    sections:list|None=None, # only these sections (None: all)
-    json_path:str|None=None, # also save the rows and the machine to this JSON file
+    device: str = "cpu",  # "cpu" or "cuda"
+    quick: bool = False,  # small sizes: about a minute on 2 cores
+    sections: list | None = None,  # only these sections (None: all)
+    json_path: str | None = None,  # also save the rows and the machine to this JSON file
+    strict: bool = False,  # exit status 1 when a row misses its goal
+    width: int | None = None,  # the table's width (None: the terminal's)
 ) -> int:
     "Run every registered benchmark on `device` and print one table; `quick` uses small sizes."
-    if _cuda_missing(device): return 2
+    if json_path and (msg := _json_path_error(json_path)):
+        print(f"nnnotes: {msg}", file=sys.stderr)
+        return 2
     load_all()
+    if _bad_sections(sections, {s for s, _ in BENCHMARKS}, "bench") or _cuda_missing(
+        device
+    ):
+        return 2
     import torch
+
     rows = []
     for (section, name), fn in BENCHMARKS.items():
-        if sections is None or section in sections: rows += fn(device=device, quick=quick)
-    dev = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"nnnotes bench on {dev}; torch {torch.__version__}; times are medians per call, ratio = ours / reference")
-    print(format_bench(rows))
+        if sections is None or section in sections:
+            print(f"bench: {section} / {name}", file=sys.stderr, flush=True)
+            rows += fn(device=device, quick=quick)
+    dev = (
+        torch.cuda.get_device_name()
+        if device == "cuda"
+        else f"CPU, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"nnnotes bench on {dev}; torch {torch.__version__}{'; quick sizes' if quick else ''}"
+    )
+    print(format_bench(rows, width or _terminal_width()))
     if json_path:
         import json, platform
-        meta = dict(device=dev, torch=torch.__version__, machine=platform.machine(), quick=quick)
-        rows_out = [dict(r.__dict__, ratio=r.ratio, met=r.met) for r in rows]
-        with open(json_path, "w") as f: json.dump(dict(meta=meta, rows=rows_out), f, indent=1)
-    return 0
+
+        meta = dict(
+            device=dev, torch=torch.__version__, machine=platform.machine(), quick=quick
+        )
+        with open(json_path, "w") as f:
+            json.dump(dict(meta=meta, rows=[r.to_dict() for r in rows]), f, indent=1)
+    missed = [r.key for r in rows if r.met is False]
+    if strict and missed:
+        print(f"nnnotes: goals missed: {', '.join(missed)}", file=sys.stderr)
+    return 1 if strict and missed else 0
 
 # %% ../nbs/09_cli.ipynb #13e2f21d
 def main(
-    argv:list|None=None, # the arguments after `nnnotes` (None: sys.argv)
+    argv: list | None = None,  # the arguments after `nnnotes` (None: sys.argv)
 ):
-    "Entry point of the `nnnotes` command: `nnnotes verify [--device cpu|cuda]`, `nnnotes bench [--device cpu|cuda] [--quick]`."
-    p = argparse.ArgumentParser(prog="nnnotes", description="Re-check and benchmark the math of nnnotes.")
+    "The `nnnotes` command: `nnnotes verify …`, `nnnotes bench …`, `nnnotes --version`."
+    p = argparse.ArgumentParser(
+        prog="nnnotes", description="Re-check and benchmark the math of nnnotes."
+    )
+    p.add_argument("--version", action="version", version=f"nnnotes {nnnotes.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, help in (("verify", "re-check every derivation and implementation"), ("bench", "print the performance table")):
+    for name, help in (
+        ("verify", "re-check every derivation and implementation"),
+        ("bench", "print the performance table"),
+    ):
         s = sub.add_parser(name, help=help)
         s.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
         s.add_argument("--section", action="append", help="only this section (repeatable)")
-        if name == "bench":
-            s.add_argument("--quick", action="store_true", help="small sizes; under a minute on 2 cores")
+        if name == "verify":
+            s.add_argument(
+                "-v", "--verbose", action="store_true", help="all lines of each failure"
+            )
+        else:
+            s.add_argument(
+                "--quick",
+                action="store_true",
+                help="small sizes; about a minute on 2 cores",
+            )
+            s.add_argument(
+                "--strict", action="store_true", help="exit 1 when a goal is missed"
+            )
             s.add_argument("--json", help="also save the table to this JSON file")
     a = p.parse_args(argv)
-    if a.command == "verify": return verify(a.device, a.section)
-    return bench(a.device, a.quick, a.section, a.json)
+    if a.command == "verify":
+        return verify(a.device, a.section, a.verbose, progress=True)
+    return bench(a.device, a.quick, a.section, a.json, a.strict)
 
 # %% ../nbs/09_cli.ipynb #c02bf6ea
-if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())  # `python -m nnnotes.cli`, not the notebook
+if __name__ == "__main__" and "__file__" in globals():
+    sys.exit(main())  # `python -m nnnotes.cli`, not the notebook

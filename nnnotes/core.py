@@ -4,21 +4,18 @@
 
 # %% ../nbs/00_core.ipynb #40c4815a
 from __future__ import annotations
-import math, sys, time
-from dataclasses import dataclass, field
+import math, sys
 from typing import Callable
 import numpy as np
 from array_api_compat import array_namespace
 
 # %% auto #0
-__all__ = ['CHECKS', 'BENCHMARKS', 'is_torch', 'as_float_array', 'namespace', 'finfo', 'erf', 'xlogy', 'logsumexp', 'softplus',
-           'log_softmax', 'check_finite', 'check_range', 'check_values', 'check_same_shape', 'check_choice',
-           'check_distribution', 'numerical_grad', 'Outcome', 'Check', 'register_check', 'run_check', 'run_checks',
-           'format_checks', 'BenchRow', 'register_bench', 'time_pair', 'format_bench']
+__all__ = ['is_torch', 'as_float_array', 'namespace', 'finfo', 'logsumexp', 'softplus', 'log_softmax', 'tracing', 'check_finite',
+           'check_range', 'check_same_shape', 'check_choice', 'check_distribution', 'numerical_grad']
 
 # %% ../nbs/00_core.ipynb #32f3163a
 def is_torch(
-    x, # any object
+    x,  # any object
 ) -> bool:
     "True if `x` is a torch tensor; never imports torch."
     torch = sys.modules.get("torch")
@@ -26,67 +23,77 @@ def is_torch(
 
 # %% ../nbs/00_core.ipynb #a3f7c5d7
 def as_float_array(
-    x, # a number, a sequence of numbers, a NumPy array or a torch tensor
-    name:str="x", # the argument's name, for the error message
+    x,  # a number, a sequence of numbers, a NumPy array or a torch tensor
+    name: str = "x",  # the argument's name, for the error message
 ):
-    "`x` as a real floating array: float tensors and arrays (NumPy float scalars too) keep their dtype; integers, booleans and sequences of numbers become float64 NumPy (integer tensors: torch's default dtype)."
+    "`x` as a real floating array: float arrays keep their dtype; the rest become float64."
     if is_torch(x):
-        if x.is_complex(): raise TypeError(f"{name}: expected real numbers, got {x.dtype}")
-        return x if x.is_floating_point() else x.to(sys.modules["torch"].get_default_dtype())
-    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating): return x
-    a = np.asarray(x) if x is not None and not isinstance(x, (str, bytes)) else np.asarray(None)
-    if np.issubdtype(a.dtype, np.floating): return a
+        if x.is_complex():
+            raise TypeError(f"{name}: expected real numbers, got {x.dtype}")
+        return (
+            x if x.is_floating_point() else x.to(sys.modules["torch"].get_default_dtype())
+        )
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
+        return x
+    a = (
+        np.asarray(x)
+        if x is not None and not isinstance(x, (str, bytes))
+        else np.asarray(None)
+    )
+    if np.issubdtype(a.dtype, np.floating):
+        return a
     if not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
-        raise TypeError(f"{name}: expected a real number or an array of real numbers, got {type(x).__name__}")
+        raise TypeError(
+            f"{name}: expected a real number or an array of real numbers, got {type(x).__name__}"
+        )
     return a.astype(np.float64)
 
 # %% ../nbs/00_core.ipynb #9172b7bf
 def namespace(
-    *xs, # arrays or tensors
+    *xs,  # arrays or tensors
 ):
-    "The array namespace (NumPy or torch, via `array_api_compat`) shared by the arrays `xs`."
+    "The namespace (NumPy or torch) of the arrays `xs`; mixing the two is a `TypeError`."
+    kinds = {is_torch(x) for x in xs if is_torch(x) or isinstance(x, np.ndarray)}
+    if len(kinds) > 1:
+        raise TypeError(
+            "arrays: one is a torch tensor and the other a NumPy array; "
+            "convert one (torch.as_tensor(a) or t.numpy()) so both are of one kind"
+        )
+    if kinds == {
+        True
+    }:  # the common case, without array_api_compat's cached lookup (which Dynamo warns about)
+        import array_api_compat.torch as xp
+
+        return xp
     return array_namespace(*xs)
 
 # %% ../nbs/00_core.ipynb #cf5c265d
 def finfo(
-    x, # a floating array or tensor
+    x,  # a floating array or tensor
 ):
     "Floating-point limits (`eps`, `tiny`, `max`) of `x`'s dtype."
-    return sys.modules["torch"].finfo(x.dtype) if is_torch(x) else np.finfo(np.asarray(x).dtype)
+    if is_torch(x):
+        import torch
 
-# %% ../nbs/00_core.ipynb #70c0b65b
-def erf(
-    x, # array or tensor
-):
-    "The error function, for NumPy (`scipy.special.erf`) or torch (`torch.special.erf`)."
-    if is_torch(x): return sys.modules["torch"].special.erf(x)
-    from scipy.special import erf as _erf
-    return _erf(x)
-
-# %% ../nbs/00_core.ipynb #345b180e
-def xlogy(
-    x, # the weights (0 gives 0 whatever y is)
-    y, # the arguments of the log
-):
-    "x·log(y), with 0 where x == 0 (so 0·log 0 = 0): `torch.special.xlogy` or `scipy.special.xlogy`."
-    if is_torch(x) or is_torch(y): return sys.modules["torch"].special.xlogy(x, y)
-    from scipy.special import xlogy as _xlogy
-    return _xlogy(x, y)
+        return torch.finfo(x.dtype)
+    return np.finfo(np.asarray(x).dtype)
 
 # %% ../nbs/00_core.ipynb #3c760e3a
 def logsumexp(
-    x, # array or tensor
-    axis:int=-1, # the axis summed over
-    keepdims:bool=False, # keep `axis` with length 1
+    x,  # array or tensor
+    axis: int = -1,  # the axis summed over
+    keepdims: bool = False,  # keep `axis` with length 1
 ):
     "log Σ exp(x) along `axis`, without overflow."
-    if is_torch(x): return sys.modules["torch"].logsumexp(x, dim=axis, keepdim=keepdims)
+    if is_torch(x):
+        return x.logsumexp(axis, keepdim=keepdims)
     from scipy.special import logsumexp as _lse
+
     return _lse(x, axis=axis, keepdims=keepdims)
 
 # %% ../nbs/00_core.ipynb #44cddb3c
 def softplus(
-    x, # array or tensor
+    x,  # array or tensor
 ):
     "log(1 + eˣ) = max(x, 0) + log1p(e^(−|x|)): finite for every finite x."
     xp = namespace(x)
@@ -94,102 +101,127 @@ def softplus(
 
 # %% ../nbs/00_core.ipynb #1160c3f5
 def log_softmax(
-    x, # logits
-    axis:int=-1, # the axis of the classes
+    x,  # logits
+    axis: int = -1,  # the axis of the classes
 ):
-    "The log of softmax along `axis`, x − logsumexp(x), without overflow: `torch.log_softmax` or `scipy.special.log_softmax`."
-    if is_torch(x): return x.log_softmax(axis)
+    "log softmax along `axis`, x − logsumexp(x), without overflow (torch or SciPy)."
+    if is_torch(x):
+        return x.log_softmax(axis)
     from scipy.special import log_softmax as _log_softmax
+
     return _log_softmax(x, axis=axis)
 
+# %% ../nbs/00_core.ipynb #406fc525
+def tracing() -> bool:
+    "True while torch traces: `torch.compile`, `torch.export` or a `torch.func` transform."
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    return (
+        torch.compiler.is_compiling()
+        or torch.compiler.is_exporting()
+        or torch._C._are_functorch_transforms_active()
+    )
+
 # %% ../nbs/00_core.ipynb #a6cc48de
-def _any(mask) -> bool: return bool(mask.any())
+def _any(mask) -> bool:
+    return bool(mask.any())
+
 
 def check_finite(
-    x, # array or tensor
-    name:str, # the argument's name, for the error message
+    x,  # array or tensor
+    name: str,  # the argument's name, for the error message
 ):
-    "Raise `ValueError` if `x` has a NaN or an infinite entry."
-    if _any(~namespace(x).isfinite(x)): raise ValueError(f"{name}: has NaN or infinite entries")
+    "Raise `ValueError` if `x` has a NaN or an infinite entry (skipped while tracing)."
+    if not tracing() and _any(~namespace(x).isfinite(x)):
+        raise ValueError(f"{name}: has NaN or infinite entries")
 
 # %% ../nbs/00_core.ipynb #ac6ebeee
 def check_range(
-    x, # number, array or tensor
-    name:str, # the argument's name, for the error message
-    low:float|None=None, # lower end (None: unbounded)
-    high:float|None=None, # upper end (None: unbounded)
-    low_open:bool=False, # exclude `low` itself
-    high_open:bool=False, # exclude `high` itself
+    x,  # number, array or tensor
+    name: str,  # the argument's name, for the error message
+    low: float | None = None,  # lower end (None: unbounded)
+    high: float | None = None,  # upper end (None: unbounded)
+    low_open: bool = False,  # exclude `low` itself
+    high_open: bool = False,  # exclude `high` itself
 ):
-    "Raise `ValueError` unless every entry of `x` (array or number) is a number in the interval from `low` to `high`."
+    "Raise `ValueError` unless every entry of `x` lies between `low` and `high` (eager only)."
     x = as_float_array(x, name)
+    if tracing():
+        return
     xp = namespace(x)
-    if _any(xp.isnan(x)): raise ValueError(f"{name}: has NaN entries")
+    if _any(xp.isnan(x)):
+        raise ValueError(f"{name}: has NaN entries")
     lo_bad = (x <= low) if low_open else (x < low) if low is not None else None
     hi_bad = (x >= high) if high_open else (x > high) if high is not None else None
     if (lo_bad is not None and _any(lo_bad)) or (hi_bad is not None and _any(hi_bad)):
-        interval = f"{'(' if low_open else '['}{'-inf' if low is None else low}, {'inf' if high is None else high}{')' if high_open else ']'}"
+        lo, hi = "-inf" if low is None else low, "inf" if high is None else high
+        interval = f"{'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}"
         raise ValueError(f"{name}: must lie in {interval}")
-
-# %% ../nbs/00_core.ipynb #0bdad2b4
-def check_values(
-    x, # array or tensor of labels
-    name:str, # the argument's name, for the error message
-    allowed:tuple, # the values allowed
-):
-    "Raise `ValueError` unless every entry of `x` is one of `allowed` (labels such as {-1, +1})."
-    xp = namespace(x)
-    ok = xp.zeros(x.shape, dtype=xp.bool, device=getattr(x, "device", None)) if is_torch(x) else np.zeros(np.shape(x), bool)
-    for a in allowed: ok = ok | (x == a)
-    if not bool(ok.all()): raise ValueError(f"{name}: entries must be in {{{', '.join(map(str, allowed))}}}")
 
 # %% ../nbs/00_core.ipynb #9253c770
 def check_same_shape(
-    a, # first array
-    b, # second array
-    names:tuple=("input", "target"), # their names, for the error message
+    a,  # first array
+    b,  # second array
+    names: tuple = ("input", "target"),  # their names, for the error message
 ):
     "Raise `ValueError` unless `a` and `b` have the same shape."
     if tuple(a.shape) != tuple(b.shape):
-        raise ValueError(f"{names[0]} and {names[1]}: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
+        raise ValueError(
+            f"{names[0]} and {names[1]}: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}"
+        )
 
 # %% ../nbs/00_core.ipynb #2a0fa594
 def check_choice(
-    value, # the option given
-    name:str, # the option's name, for the error message
-    choices:tuple, # the options allowed
+    value,  # the option given
+    name: str,  # the option's name, for the error message
+    choices: tuple,  # the options allowed
 ):
     "Raise `ValueError` unless `value` is one of `choices` (an option such as `reduction`)."
-    if value not in choices: raise ValueError(f"{name}: must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    if value not in choices:
+        raise ValueError(
+            f"{name}: must be one of {', '.join(map(repr, choices))}; got {value!r}"
+        )
 
 # %% ../nbs/00_core.ipynb #ba41c915
 def check_distribution(
-    p, # array or tensor of probabilities
-    name:str="p", # the argument's name, for the error message
-    axis:int|None=-1, # the axis of the outcomes (None: the whole array)
-    tol:float|None=None, # accepted |sum - 1| (default √eps of the dtype)
+    p,  # array or tensor of probabilities
+    name: str = "p",  # the argument's name, for the error message
+    axis: int | None = -1,  # the axis of the outcomes (None: the whole array)
+    tol: float | None = None,  # accepted |sum - 1| (default √eps of the dtype)
 ):
-    "Raise `ValueError` unless `p` is finite, non-negative and sums to 1 (within `tol`, default √eps of its dtype) along `axis`; `axis=None` means the whole array."
+    "Raise `ValueError` unless `p` is finite, non-negative and sums to 1 along `axis` (eager only)."
+    if tracing():
+        return
     check_finite(p, name)
-    if _any(p < 0): raise ValueError(f"{name}: has negative entries")
+    if _any(p < 0):
+        raise ValueError(f"{name}: has negative entries")
     xp = namespace(p)
     s = xp.sum(p) if axis is None else xp.sum(p, axis=axis)
     tol = math.sqrt(finfo(p).eps) if tol is None else tol
     if _any(xp.abs(s - 1) > tol):
-        raise ValueError(f"{name}: must sum to 1 (tolerance {tol:.1e}) along axis {axis}; sums range over [{float(xp.min(s)):.6g}, {float(xp.max(s)):.6g}]")
+        raise ValueError(
+            f"{name}: must sum to 1 (tolerance {tol:.1e}) along axis {axis}; "
+            f"sums range over [{float(xp.min(s)):.6g}, {float(xp.max(s)):.6g}]"
+        )
 
 # %% ../nbs/00_core.ipynb #6ae95527
 def numerical_grad(
-    f:Callable, # function of one array; returns a scalar (or, with `elementwise`, an array of `x`'s shape)
-    x, # the point: a NumPy array or torch tensor (float64 recommended)
-    eps:float|None=None, # step; default ε^(1/3)·max(1, |x|) per entry, ε of `x`'s dtype
-    elementwise:bool=False, # `f` acts entry by entry: return f′(x) of each entry from two calls
+    f: Callable,  # function of one array: a scalar (with `elementwise`, an array shaped as `x`)
+    x,  # the point: a NumPy array or torch tensor (float64 recommended)
+    eps: float | None = None,  # step; default ε^(1/3)·max(1, |x|) per entry
+    elementwise: bool = False,  # `f` acts entry by entry: return f′(x) of each entry from two calls
 ):
     "Central-difference gradient of `f` at `x`, of the same kind, shape and dtype as `x`."
     x = as_float_array(x, "x")
     xp = namespace(x)
-    h = finfo(x).eps ** (1 / 3) * xp.maximum(xp.abs(x), xp.ones_like(x)) if eps is None else eps * xp.ones_like(x)
-    if elementwise: return (f(x + h) - f(x - h)) / (2 * h)
+    h = (
+        finfo(x).eps ** (1 / 3) * xp.maximum(xp.abs(x), xp.ones_like(x))
+        if eps is None
+        else eps * xp.ones_like(x)
+    )
+    if elementwise:
+        return (f(x + h) - f(x - h)) / (2 * h)
     g = xp.zeros_like(x)
     flat_g, flat_h = xp.reshape(g, (-1,)), xp.reshape(h, (-1,))
     for i in range(flat_g.shape[0]):
@@ -198,172 +230,3 @@ def numerical_grad(
         e = xp.reshape(e, x.shape)
         flat_g[i] = (float(f(x + e)) - float(f(x - e))) / (2 * float(flat_h[i]))
     return xp.reshape(flat_g, x.shape)
-
-# %% ../nbs/00_core.ipynb #b9562d43
-@dataclass
-class Outcome:
-    "What a check found: `symbolic` (identity holds?) and/or `error` (worst error against the reference)."
-    symbolic: bool|None = None # the symbolic identity holds (None: not a symbolic check)
-    error: float|None = None # worst error against the reference (None: not a numeric check)
-    detail: str = "" # one short phrase: what was compared
-
-# %% ../nbs/00_core.ipynb #90a1f1af
-@dataclass
-class Check:
-    "A registered check: `fn(device) -> Outcome`, passing when the identity holds and `error <= tol`."
-    section: str # notebook or module the check belongs to
-    name: str # the formula or implementation checked
-    fn: Callable # `fn(device) -> Outcome`
-    tol: float|None = None # largest error accepted
-
-CHECKS: dict = {}
-
-# %% ../nbs/00_core.ipynb #3950b0e8
-def register_check(
-    section:str, # the notebook's section, e.g. "activations"
-    name:str, # the formula or implementation checked
-    tol:float|None=None, # largest error accepted (numeric checks)
-):
-    "Decorator: register `fn(device) -> Outcome` under `section`/`name` for `nnnotes verify`."
-    def deco(fn):
-        CHECKS[(section, name)] = Check(section, name, fn, tol)
-        return fn
-    return deco
-
-# %% ../nbs/00_core.ipynb #65624f88
-def run_check(
-    check:Check, # the check to run
-    device:str="cpu", # "cpu" or "cuda"
-) -> dict:
-    "Run one check; a row with `section`, `name`, `symbolic`, `error`, `tol`, `passed`, `detail`."
-    row = dict(section=check.section, name=check.name, symbolic=None, error=None, tol=check.tol, passed=False, detail="")
-    try: out = check.fn(device)
-    except Exception as e:
-        row["detail"] = f"raised {type(e).__name__}: {e}"
-        return row
-    row.update(symbolic=out.symbolic, error=out.error, detail=out.detail)
-    ok_sym = out.symbolic is None or out.symbolic is True
-    ok_num = out.error is None or (check.tol is not None and math.isfinite(out.error) and out.error <= check.tol)
-    row["passed"] = bool(ok_sym and ok_num and (out.symbolic is not None or out.error is not None))
-    return row
-
-# %% ../nbs/00_core.ipynb #b40998e9
-def run_checks(
-    device:str="cpu", # "cpu" or "cuda"
-    sections:list|None=None, # only these sections (None: all)
-) -> list:
-    "Run every registered check (or those of `sections`) on `device`; one row each."
-    return [run_check(c, device) for c in list(CHECKS.values()) if sections is None or c.section in sections]
-
-# %% ../nbs/00_core.ipynb #0b438117
-def format_checks(
-    rows:list, # rows from `run_checks`
-) -> str:
-    "The table `nnnotes verify` prints: one row per check and a summary line."
-    head = f"{'section':<12} {'check':<72} {'symbolic':<9} {'worst error':>11} {'tol':>8}  result"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        sym = "-" if r["symbolic"] is None else ("holds" if r["symbolic"] else "FAILS")
-        err = "-" if r["error"] is None else f"{r['error']:.2e}"
-        tol = "-" if r["tol"] is None else f"{r['tol']:.1e}"
-        res = "ok" if r["passed"] else "FAIL" + (f"  ({r['detail']})" if r["detail"] else "")
-        lines.append(f"{r['section']:<12} {r['name'][:72]:<72} {sym:<9} {err:>11} {tol:>8}  {res}")
-    n_bad = sum(not r["passed"] for r in rows)
-    lines.append(f"{len(rows) - n_bad} passed, {n_bad} failed")
-    return "\n".join(lines)
-
-# %% ../nbs/00_core.ipynb #ce6d9df6
-@register_check("core", "central difference error = h²f‴/6 + O(h⁴)")
-def _check_central_difference(device="cpu"):
-    import sympy as sp
-    x, h = sp.symbols("x h"); f = sp.Function("f")
-    series = sp.series((f(x + h) - f(x - h)) / (2 * h), h, 0, 4).removeO().doit()
-    return Outcome(symbolic=sp.simplify(series - f(x).diff(x) - h**2 / 6 * f(x).diff(x, 3)) == 0)
-
-@register_check("core", "numerical_grad: sin' = cos, (x³)' = 3x² (float64)", tol=1e-8)
-def _check_numerical_grad(device="cpu"):
-    import torch
-    x = torch.linspace(-3, 3, 101, dtype=torch.float64, device=device)
-    e1 = (numerical_grad(torch.sin, x, elementwise=True) - torch.cos(x)).abs().max()
-    e2 = ((numerical_grad(lambda v: (v**3).sum(), x[::10]) - 3 * x[::10]**2).abs() / (3 * x[::10]**2).clamp(min=1)).max()
-    return Outcome(error=float(max(e1, e2)), detail="central differences vs closed form")
-
-@register_check("core", "dispatch keeps kind, dtype and device")
-def _check_dispatch(device="cpu"):
-    import torch
-    ok = True
-    for dt in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-        y = softplus(torch.zeros(3, dtype=dt, device=device))
-        ok &= y.dtype == dt and y.device.type == torch.device(device).type
-    for dt in (np.float16, np.float32, np.float64):
-        y = softplus(np.zeros(3, dt)); ok &= isinstance(y, np.ndarray) and y.dtype == dt
-    return Outcome(symbolic=bool(ok), detail="softplus on every float dtype")
-
-# %% ../nbs/00_core.ipynb #5bb98c81
-@dataclass
-class BenchRow:
-    "One benchmark result: our time and the reference's, in seconds per call, measured in the same run."
-    op: str # what was timed
-    size: str # problem size, in words
-    ours: float # seconds per call, ours
-    reference: float # seconds per call, the reference
-    ref_name: str # what the reference is
-    goal: float|None = None # largest acceptable ratio ours/reference
-    @property
-    def ratio(self): return self.ours / self.reference
-    @property
-    def met(self): return None if self.goal is None else self.ratio <= self.goal
-
-BENCHMARKS: dict = {}
-
-# %% ../nbs/00_core.ipynb #2e7b9c3e
-def register_bench(
-    section:str, # the notebook's section
-    name:str, # what is benchmarked
-):
-    "Decorator: register `fn(device, quick) -> list[BenchRow]` for `nnnotes bench`."
-    def deco(fn):
-        BENCHMARKS[(section, name)] = fn
-        return fn
-    return deco
-
-# %% ../nbs/00_core.ipynb #ad383eb8
-def time_pair(
-    ours:Callable, # our implementation, no arguments
-    reference:Callable, # the reference, no arguments
-    device:str="cpu", # "cuda" synchronises around each timing
-    repeat:int=7, # timings of each; the median is kept
-    min_time:float=0.05, # seconds per pair of timings, at least about
-):
-    "Median seconds per call of `ours` and of `reference`, timed alternately (after a warm-up) so both see the same machine state."
-    sync = sys.modules["torch"].cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    def once(fn, n):
-        sync(); t = time.perf_counter()
-        for _ in range(n): fn()
-        sync(); return (time.perf_counter() - t) / n
-    n = 1
-    for fn in (ours, reference): fn(); fn()
-    while once(ours, n) * n < min_time / 5 and n < 1 << 20: n *= 2
-    ts = [(once(ours, n), once(reference, n)) for _ in range(repeat)]
-    return float(np.median([a for a, _ in ts])), float(np.median([b for _, b in ts]))
-
-# %% ../nbs/00_core.ipynb #6f9511ad
-def format_bench(
-    rows:list, # `BenchRow`s
-) -> str:
-    "The table `nnnotes bench` prints: op, size, ours, reference, ratio, goal, met."
-    head = f"{'op':<40} {'size':<22} {'ours':>10} {'reference':>10} {'ref':<26} {'ratio':>6} {'goal':>6}  met"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        goal = "-" if r.goal is None else f"{r.goal:.2f}"
-        met = "-" if r.met is None else ("yes" if r.met else "NO")
-        lines.append(f"{r.op[:40]:<40} {r.size[:22]:<22} {r.ours*1e3:>8.3f}ms {r.reference*1e3:>8.3f}ms {r.ref_name[:26]:<26} {r.ratio:>6.2f} {goal:>6}  {met}")
-    return "\n".join(lines)
-
-# %% ../nbs/00_core.ipynb #5d266bdd
-@register_bench("core", "softplus")
-def _bench_softplus(device="cpu", quick=False):
-    import torch
-    x = torch.randn(10**5 if quick else 10**6, device=device)
-    t = time_pair(lambda: softplus(x), lambda: torch.nn.functional.softplus(x), device, repeat=3 if quick else 7)
-    return [BenchRow("softplus forward (torch)", f"{x.numel():,} float32", *t, "F.softplus")]

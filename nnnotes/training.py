@@ -19,9 +19,10 @@ def spirals(
     noise:float=0.2, # standard deviation of the angular jitter
     seed:int=0, # seeds the jitter
 ) -> tuple:
-    "Points on `n_classes` interleaved spiral arms: `x` of shape (N, 2), float64, and class indices `y` of shape (N,)."
+    "Points on interleaved spiral arms: x, shape (N, 2), float64; class indices y, (N,)."
     check_range(noise, "noise", 0)
-    if n_per_class < 1 or n_classes < 1: raise ValueError("n_per_class, n_classes: must be positive")
+    if n_per_class < 1 or n_classes < 1:
+        raise ValueError("n_per_class, n_classes: must be positive")
     rng = np.random.default_rng(seed)
     r = np.tile(np.linspace(0.05, 1, n_per_class), n_classes)
     y = np.repeat(np.arange(n_classes), n_per_class)
@@ -29,19 +30,21 @@ def spirals(
     return np.stack([r * np.cos(angle), r * np.sin(angle)], 1), y
 
 # %% ../nbs/06_training.ipynb #7697d939
-RULES = dict(GD=optim.gd, Momentum=optim.momentum, Adagrad=optim.adagrad, RMSprop=optim.rmsprop, Adam=optim.adam)
+RULES = dict(GD=optim.gd, Momentum=optim.momentum, Adagrad=optim.adagrad,
+             RMSprop=optim.rmsprop, Adam=optim.adam)
 
 def train(
     model:MLP, # the network; its `params` are updated in place
     x, # inputs, shape (N, model.sizes[0])
     y, # class indices, shape (N,)
-    rule:str="Adam", # an update rule of `nnnotes.optim`: 'GD', 'Momentum', 'Adagrad', 'RMSprop' or 'Adam'
+    rule:str="Adam", # 'GD', 'Momentum', 'Adagrad', 'RMSprop' or 'Adam' (`nnnotes.optim`)
     steps:int=500, # full-batch steps
     progress:bool=False, # show a tqdm progress bar (if tqdm is installed)
     **hparams, # the rule's hyperparameters, e.g. lr=0.01
 ) -> np.ndarray:
-    "Train `model` on (x, y) with θ ← θ − Δ, Δ from `rule`; return the loss before each step."
-    if rule not in RULES: raise ValueError(f"rule: must be one of {', '.join(RULES)}; got {rule!r}")
+    "Train model on (x, y) by θ ← θ − Δ, Δ from the rule; the loss before each step."
+    if rule not in RULES:
+        raise ValueError(f"rule: must be one of {', '.join(RULES)}; got {rule!r}")
     update, states, losses = RULES[rule], [None] * len(model.params), np.empty(steps)
     it = range(steps)
     if progress:

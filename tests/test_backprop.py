@@ -6,8 +6,10 @@ import torch
 from hypothesis import given, settings, strategies as st
 from numpy.testing import assert_allclose
 
-from nnnotes.backprop import Var, MLP, path_sum_grad, reverse_mode_grad, _layered_graph
-from nnnotes.core import numerical_grad, run_checks
+from nnnotes.backprop import Var, MLP, path_sum_grad, reverse_mode_grad
+from nnnotes.checks.backprop import _layered_graph
+from nnnotes.checks import run_checks
+from nnnotes.core import numerical_grad
 
 # ---------------------------------------------------------------- random Var graphs
 # A program is a list of (op, i, j, c, side): node i (and node j, or the number c) combined by op, the result
@@ -260,20 +262,41 @@ def test_mlp_activation_pair_and_params_setter():
 def test_mlp_shape_errors(make, msg):
     with pytest.raises(ValueError, match=msg): make(MLP([5, 4, 3], seed=0))
 
+def test_mlp_repr_names_the_activation():
+    "The repr names a pair's functions (no memory address) and quotes an activation's name."
+    def dtanh(z): return 1 - np.tanh(z) ** 2
+    assert repr(MLP([3, 2], activation=(np.tanh, dtanh))) == "MLP([3, 2], activation=(tanh, dtanh), dtype=float64)"
+    assert repr(MLP([3, 4, 2], "relu", dtype=np.float32)) == "MLP([3, 4, 2], activation='relu', dtype=float32)"
+    assert "0x" not in repr(MLP([3, 2], activation=(np.tanh, lambda z: 1 - np.tanh(z) ** 2)))
+
 def test_mlp_activation_wrong_kind():
     with pytest.raises(TypeError, match="activation: expected a name"): MLP([5, 2], activation=(np.tanh,))
 
 # ---------------------------------------------------------------- packaging, registry, GPU
 def test_import_does_not_pull_heavy_modules():
-    code = ("import nnnotes.backprop, sys; "
-            "assert 'torch' not in sys.modules and 'sympy' not in sys.modules and 'matplotlib' not in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    for mod in ("nnnotes.backprop", "nnnotes.checks.backprop"):
+        code = (f"import {mod}, sys; "
+                "assert 'torch' not in sys.modules and 'sympy' not in sys.modules and 'matplotlib' not in sys.modules")
+        subprocess.run([sys.executable, "-c", code], check=True)
+
+def test_module_holds_formulas_only():
+    "The certificate lives in nnnotes/checks/backprop.py; the formula module registers nothing."
+    import nnnotes.backprop as m, inspect
+    text = inspect.getsource(m)
+    assert not any(w in text for w in ("register_check", "register_bench", "sympy", "__import__", "sys.modules"))
 
 def test_registered_checks_pass():
+    import nnnotes.checks.backprop  # registers the section's checks
     rows = run_checks(sections=["backprop"])
-    assert len(rows) >= 10 and all(r["passed"] for r in rows), [r for r in rows if not r["passed"]]
+    assert len(rows) == 11 and all(r["passed"] for r in rows), [r for r in rows if not r["passed"]]
+
+def test_benchmarks_registered():
+    from nnnotes.checks import BENCHMARKS
+    import nnnotes.checks.backprop
+    assert {("backprop", "mlp"), ("backprop", "var")} <= set(BENCHMARKS)
 
 @pytest.mark.gpu
 def test_registered_checks_pass_cuda():
+    import nnnotes.checks.backprop
     rows = run_checks(device="cuda", sections=["backprop"])
     assert rows and all(r["passed"] for r in rows), [r for r in rows if not r["passed"]]

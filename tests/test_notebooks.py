@@ -14,4 +14,4 @@ def test_notebook(nb, monkeypatch):
     monkeypatch.chdir(nb.parent)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     ok, _ = test_nb(nb, skip_flags=get_config(path=ROOT).tst_flags.split(), showerr=True)
-    assert ok, f"{nb.name} failed; the error is printed above"
+    assert ok, f"{nb.name} failed; the failing cell and its error are in the captured output below"

@@ -1,5 +1,5 @@
-"nnnotes.optim: trajectories against torch.optim and hand-written NumPy loops, state_dict, param groups, bad input, GPU."
-import copy, inspect, io, pickle, re, subprocess, sys
+"nnnotes.optim: trajectories against torch.optim (every option), NumPy loops, schedulers, fused, state_dict, bad input, GPU."
+import copy, inspect, io, itertools, pickle, re, subprocess, sys
 import numpy as np
 import pytest
 import torch
@@ -19,14 +19,14 @@ def _mlp(device="cpu", dtype=torch.float64, seed=0):
     loss = lambda ps: ((torch.tanh(X @ ps[0] + ps[1]) @ ps[2] - Y) ** 2).mean()
     return params, loss
 
-def _run(make_opt, steps=150, device="cpu", dtype=torch.float64, on_step=None):
+def _run(make_opt, steps=150, device="cpu", dtype=torch.float64, on_step=None, sign=1.0):
     params, loss = _mlp(device, dtype)
     ps = params()
     opt = make_opt(ps)
     traj = []
     for i in range(steps):
         opt.zero_grad()
-        loss(ps).backward()
+        (sign * loss(ps)).backward()
         opt.step()
         if on_step: on_step(i, opt)
         traj.append(torch.cat([p.detach().reshape(-1) for p in ps]))
@@ -38,6 +38,7 @@ PAIRS = {  # ours, torch.optim reference (same math)
     "Adagrad": (lambda ps: O.Adagrad(ps, lr=0.1, eps=1e-3, eps_inside_sqrt=False), lambda ps: torch.optim.Adagrad(ps, lr=0.1, eps=1e-3, foreach=True)),
     "RMSprop": (lambda ps: O.RMSprop(ps, lr=0.01, gamma=0.9, eps=1e-3, eps_inside_sqrt=False), lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=0.9, eps=1e-3, foreach=True)),
     "Adam": (lambda ps: O.Adam(ps, lr=0.02, betas=(0.8, 0.99), eps=1e-6), lambda ps: torch.optim.Adam(ps, lr=0.02, betas=(0.8, 0.99), eps=1e-6, foreach=True)),
+    "AdamW": (lambda ps: O.AdamW(ps, lr=0.02, betas=(0.8, 0.99), eps=1e-6), lambda ps: torch.optim.AdamW(ps, lr=0.02, betas=(0.8, 0.99), eps=1e-6, foreach=True)),
 }
 
 def test_import_does_not_import_torch():
@@ -64,7 +65,7 @@ def test_trajectory_matches_torch_optim(name):
     assert a.shape == (150, 4 * 8 + 8 + 8) and (a[-1] - a[0]).abs().max() > 1e-2   # it moved
     torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
 
-@pytest.mark.parametrize("name", ["GD", "RMSprop", "Adam"])
+@pytest.mark.parametrize("name", ["GD", "RMSprop", "Adam", "AdamW"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_same_kernels_same_bits(name, dtype):
     "GD, RMSprop (ε outside) and Adam issue torch.optim's foreach kernels in its order: identical bits."
@@ -147,13 +148,14 @@ RULES = {
     "adagrad": (O.adagrad, dict(lr=0.1, eps=1e-3)),
     "rmsprop": (O.rmsprop, dict(lr=0.1, gamma=0.9, eps=1e-3)),
     "adam": (O.adam, dict(lr=0.1, betas=(0.9, 0.99), eps=1e-3)),
+    "adamw": (O.adamw, dict(lr=0.1, betas=(0.9, 0.99), eps=1e-3, weight_decay=0.0)),
 }
 
 @pytest.mark.parametrize("name", list(RULES))
 def test_numpy_rules_match_torch_optimizers(name):
     "The NumPy rule, driven by hand, gives the trajectory of the torch optimizer built on it."
     rule, hp = RULES[name]
-    cls = {"gd": O.GD, "momentum": O.Momentum, "adagrad": O.Adagrad, "rmsprop": O.RMSprop, "adam": O.Adam}[name]
+    cls = {"gd": O.GD, "momentum": O.Momentum, "adagrad": O.Adagrad, "rmsprop": O.RMSprop, "adam": O.Adam, "adamw": O.AdamW}[name]
     def upd(th, g, t, s):
         d, s["state"] = rule(g, s.get("state"), **hp)
         return th - d
@@ -173,6 +175,7 @@ def test_numpy_rules_keep_dtype_and_inputs(name, dtype):
     assert type(d) is np.ndarray and d.dtype == dtype and d2.dtype == dtype
     np.testing.assert_array_equal(g2, g)                       # the gradient is not changed
     for a, b in zip(state, saved): np.testing.assert_array_equal(a, b)   # nor the state passed in
+    assert all(not np.shares_memory(x, y) for x, y in zip(state2, state) if isinstance(x, np.ndarray))   # a new state
 
 @settings(max_examples=25, deadline=None)
 @given(lr=st.floats(0, 1), b1=st.floats(0, 0.99), b2=st.floats(0, 0.999), eps=st.floats(1e-10, 1), seed=st.integers(0, 2**16))
@@ -308,11 +311,12 @@ def test_bad_hyperparameters_numpy_rules(call, arg):
 # ---- every hyperparameter checked, always: None, strings, bools, complex numbers, arrays, NaN, ±inf ----
 
 HPARAMS = {  # class, NumPy rule, its hyperparameters with a valid value each
-    "GD": (lambda ps, **kw: O.GD(ps, **{"lr": 0.1, **kw}), O.gd, dict(lr=0.1)),
+    "GD": (lambda ps, **kw: O.GD(ps, **{"lr": 0.1, **kw}), O.gd, dict(lr=0.1, weight_decay=0.0)),
     "Momentum": (lambda ps, **kw: O.Momentum(ps, **{"lr": 0.1, **kw}), O.momentum, dict(lr=0.1, gamma=0.9)),
     "Adagrad": (O.Adagrad, O.adagrad, dict(lr=0.1, eps=1e-8)),
     "RMSprop": (O.RMSprop, O.rmsprop, dict(lr=0.1, gamma=0.9, eps=1e-8)),
-    "Adam": (O.Adam, O.adam, dict(lr=0.1, eps=1e-8)),
+    "Adam": (O.Adam, O.adam, dict(lr=0.1, eps=1e-8, weight_decay=0.0)),
+    "AdamW": (O.AdamW, O.adamw, dict(lr=0.1, eps=1e-8, weight_decay=0.0)),
 }
 BAD_NUMBERS = [None, "0.1", True, 1j, [0.1, 0.2], np.array([0.1, 0.2]), float("nan"), float("inf"), -float("inf")]
 NUMBER_CASES = [(n, h, v) for n, (_, _, hp) in HPARAMS.items() for h in hp for v in BAD_NUMBERS]
@@ -368,7 +372,7 @@ def test_valid_number_kinds_accepted_and_equivalent(name):
         np.testing.assert_array_equal(d, rule(g, None, **ref)[0])
         ps = [torch.zeros(3, requires_grad=True)]; ps[0].grad = torch.tensor(g)
         opt = cls(ps, **kw); opt.step()
-        assert all(type(opt.param_groups[0][k]) in (float, bool) for k in kw)
+        assert all(type(opt.param_groups[0][O._GROUP_KEYS.get(k, k)]) in (float, bool) for k in kw)
     p = torch.zeros(3, requires_grad=True); p.grad = torch.tensor(g); q = p.detach().clone().requires_grad_(); q.grad = torch.tensor(g)
     cls([p], **{**hp, "lr": torch.tensor(0.1)}).step(); cls([q], **hp).step()   # a 0-d tensor lr, as torch.optim accepts
     torch.testing.assert_close(p, q, rtol=1e-6, atol=0)
@@ -445,3 +449,242 @@ def test_no_more_foreach_kernels_than_torch_optim(name):
     foreach = Counter({k: v for k, v in k_ours.items() if k.startswith("aten::_foreach")})
     assert foreach and not (foreach - k_ref), f"ours {dict(foreach)} vs torch {dict(k_ref)}"
     assert sum(k_ours.values()) <= sum(k_ref.values())     # no hidden per-tensor ops either
+
+
+# ---- every option and combination against torch.optim (float64, non-quadratic, 60 steps) ----
+
+OPTIONS = {  # ours, torch's class, torch's arguments, the flags each takes
+    "GD": (dict(lr=0.1), "SGD", dict(lr=0.1), ("maximize",)),
+    "Momentum": (dict(lr=0.05, gamma=0.9), "SGD", dict(lr=0.05, momentum=0.9), ("maximize", "nesterov")),
+    "Adagrad": (dict(lr=0.1, eps=1e-3, eps_inside_sqrt=False), "Adagrad", dict(lr=0.1, eps=1e-3), ("maximize",)),
+    "RMSprop": (dict(lr=0.01, gamma=0.9, eps=1e-3, eps_inside_sqrt=False), "RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-3), ("maximize",)),
+    "Adam": (dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6), "Adam", dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6), ("maximize", "amsgrad")),
+    "AdamW": (dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6), "AdamW", dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6), ("maximize", "amsgrad")),
+}
+COMBOS = [(name, wd, dict(zip(flags, on))) for name, (_, _, _, flags) in OPTIONS.items()
+          for wd in (0.0, 0.05) for on in itertools.product((False, True), repeat=len(flags))]
+
+@pytest.mark.parametrize("name,wd,flags", COMBOS, ids=[f"{n}-wd{w}-" + "-".join(k for k, v in f.items() if v) for n, w, f in COMBOS])
+def test_every_option_matches_torch_optim(name, wd, flags):
+    "weight_decay × maximize × nesterov/amsgrad: our iterates equal torch.optim's to 1e-9 (maximize runs on −loss)."
+    ours_kw, ref_name, ref_kw, _ = OPTIONS[name]
+    sign = -1.0 if flags.get("maximize") else 1.0
+    ours = _run(lambda ps: getattr(O, name)(ps, **ours_kw, **flags, weight_decay=wd), 60, sign=sign)
+    ref = _run(lambda ps: getattr(torch.optim, ref_name)(ps, **ref_kw, **flags, weight_decay=wd, foreach=True), 60, sign=sign)
+    assert (ours[-1] - ours[0]).abs().max() > 1e-2
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-9)
+
+def test_weight_decay_and_maximize_change_the_run():
+    "Each option does something (so the parity above could fail): decay shrinks θ, maximize on J climbs."
+    base = _run(lambda ps: O.Adam(ps, lr=0.02))
+    decayed = _run(lambda ps: O.Adam(ps, lr=0.02, weight_decay=0.5))
+    assert decayed[-1].norm() < base[-1].norm() - 1e-2
+    th0 = torch.cat([p.detach().reshape(-1) for p in _mlp()[0]()])
+    up, down = _run(lambda ps: O.GD(ps, lr=0.05, maximize=True), 1), _run(lambda ps: O.GD(ps, lr=0.05), 1)
+    torch.testing.assert_close(up[0] - th0, -(down[0] - th0), rtol=0, atol=1e-15)
+
+def test_nesterov_and_amsgrad_change_the_run():
+    assert (_run(lambda ps: O.Momentum(ps, lr=0.05, nesterov=True)) - _run(lambda ps: O.Momentum(ps, lr=0.05))).abs().max() > 1e-3
+    assert (_run(lambda ps: O.Adam(ps, lr=0.02, amsgrad=True)) - _run(lambda ps: O.Adam(ps, lr=0.02))).abs().max() > 1e-3
+
+def test_adamw_decay_is_decoupled():
+    "AdamW: θ ← θ(1 − ηλ) − Adam's step on the gradient alone; Adam(weight_decay) feeds λθ through √v̂ instead."
+    g, th = np.array([1.0, -2.0, 0.5]), np.array([3.0, -1.0, 2.0])
+    d_w, _ = O.adamw(g, None, lr=0.1, weight_decay=0.2, param=th)
+    np.testing.assert_allclose(d_w, 0.1 * 0.2 * th + O.adam(g, None, lr=0.1)[0], rtol=1e-15)
+    d_c, _ = O.adam(g, None, lr=0.1, weight_decay=0.2, param=th)
+    np.testing.assert_allclose(d_c, O.adam(g + 0.2 * th, None, lr=0.1)[0], rtol=1e-15)
+    assert np.abs(d_w - d_c).max() > 1e-3
+
+@pytest.mark.parametrize("rule", [O.gd, O.momentum, O.adagrad, O.rmsprop, O.adam])
+def test_numpy_weight_decay_needs_param(rule):
+    with pytest.raises(ValueError, match=r"^param:"): rule(np.ones(2), None, weight_decay=0.1)
+    d, _ = rule(np.ones(2), None, weight_decay=0.1, param=np.full(2, 2.0))
+    np.testing.assert_allclose(d, rule(np.full(2, 1.2), None)[0], rtol=1e-15)      # g + λθ
+    np.testing.assert_allclose(rule(np.ones(2), None, maximize=True)[0], rule(-np.ones(2), None)[0], rtol=0)
+
+# ---- schedulers ----
+
+from nnnotes.checks.optim import _lr_scheduler
+
+def _sched_run(make_opt, which, steps=40):
+    lrs, moms, box = [], [], {}
+    def make(ps):
+        opt = make_opt(ps); box["s"] = _lr_scheduler(which, opt); return opt
+    def on_step(i, opt):
+        g = opt.param_groups[0]
+        lrs.append(float(g["lr"])); moms.append(float(g["betas"][0] if "betas" in g else g["momentum"]))
+        box["s"].step(*([float(i % 7)] if which == "ReduceLROnPlateau" else []))
+    return _run(make, steps, on_step=on_step), np.array(lrs), np.array(moms)
+
+@pytest.mark.parametrize("which", _lr_scheduler(None, None))
+def test_every_scheduler_drives_ours_as_torch(which):
+    "The same lr (and γ/β₁) at every step as torch's optimizer under the same scheduler; Adam's and AdamW's iterates equal."
+    import torch.optim.lr_scheduler as L
+    assert set(_lr_scheduler(None, None)) >= {n for n in dir(L) if isinstance(getattr(L, n), type) and issubclass(getattr(L, n), L.LRScheduler)
+                                             and not n.startswith("_") and n != "LRScheduler"}
+    for ours, ref in ((lambda ps: O.Adam(ps, lr=0.02), lambda ps: torch.optim.Adam(ps, lr=0.02)),
+                      (lambda ps: O.AdamW(ps, lr=0.02), lambda ps: torch.optim.AdamW(ps, lr=0.02)),
+                      (lambda ps: O.Momentum(ps, lr=0.05), lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9))):
+        (a, la, ma), (b, lb, mb) = _sched_run(ours, which), _sched_run(ref, which)
+        np.testing.assert_array_equal(la, lb); np.testing.assert_array_equal(ma, mb)
+        assert la.max() > la.min()                                              # the schedule moved lr
+        if "betas" in ours([torch.zeros(1, requires_grad=True)]).defaults: torch.testing.assert_close(a, b, rtol=0, atol=1e-9)
+
+@pytest.mark.parametrize("which", ["OneCycleLR", "CyclicLR"])
+@pytest.mark.parametrize("name", ["Momentum", "Adam", "AdamW"])
+def test_cycle_momentum(which, name):
+    "cycle_momentum=True cycles Momentum's γ (group key `momentum`) and Adam's/AdamW's β₁, and the step uses them."
+    opt = getattr(O, name)([torch.zeros(2, requires_grad=True)], lr=0.05)
+    sched = _lr_scheduler(which, opt)
+    seen = set()
+    for _ in range(20):
+        g = opt.param_groups[0]; seen.add(g["betas"][0] if "betas" in g else g["momentum"])
+        opt.param_groups[0]["params"][0].grad = torch.ones(2); opt.step(); sched.step()
+    assert len(seen) > 5
+
+def test_momentum_group_key_and_alias():
+    p = torch.zeros(2, requires_grad=True)
+    opt = O.Momentum([{"params": [p], "gamma": 0.5}], lr=0.1, gamma=0.8)
+    assert opt.param_groups[0]["momentum"] == 0.5 and "gamma" not in opt.param_groups[0] and opt.defaults["momentum"] == 0.8
+    with pytest.raises(ValueError, match="are one hyperparameter"): O.Momentum([{"params": [p], "gamma": 0.5, "momentum": 0.5}], lr=0.1)
+    opt.param_groups[0]["momentum"] = 0.0                       # a scheduler's or a user's edit is used at the next step
+    p.grad = torch.ones(2); opt.step(); opt.step()
+    torch.testing.assert_close(p.detach(), torch.full((2,), -0.2), rtol=0, atol=1e-7)
+
+# ---- bad arguments ----
+
+INTERNAL = re.compile(r"<locals>|_make_|RuleOptimizer|_setup|_Rule")
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_unknown_argument_names_it(name):
+    p = [torch.zeros(2, requires_grad=True)]
+    with pytest.raises(TypeError, match=rf"^{name}: unknown argument 'wieght_decay' \(did you mean 'weight_decay'\?\)") as e:
+        getattr(O, name)(p, lr=0.1, wieght_decay=0.1)
+    assert not INTERNAL.search(str(e.value))
+    with pytest.raises(ValueError, match=r"param group: unknown key 'wieght_decay' \(did you mean 'weight_decay'\?\)") as e:
+        getattr(O, name)([{"params": p, "wieght_decay": 0.1}], lr=0.1)
+    assert not INTERNAL.search(str(e.value))
+    opt = getattr(O, name)(p, lr=0.1)
+    with pytest.raises(ValueError, match="unknown key 'momentun'"): opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "momentun": 0.9})
+    with pytest.raises(TypeError, match=rf"^{name}: ") as e: getattr(O, name)(p, 0.1, *([0.5] * 9))
+    assert not INTERNAL.search(str(e.value))
+    with pytest.raises(TypeError, match=r"^weight_decay:"): getattr(O, name)(p, lr=0.1, weight_decay="0.1")
+    with pytest.raises(ValueError, match=r"^weight_decay:"): getattr(O, name)(p, lr=0.1, weight_decay=-0.1)
+    with pytest.raises(TypeError, match=r"^maximize:"): getattr(O, name)(p, lr=0.1, maximize=1)
+    with pytest.raises(TypeError, match=r"^fused:"): getattr(O, name)(p, lr=0.1, fused="yes")
+
+def test_missing_lr_and_option_flags():
+    p = [torch.zeros(2, requires_grad=True)]
+    for cls in (O.GD, O.Momentum):
+        with pytest.raises(TypeError, match=rf"^{cls.__name__}: missing a required argument: 'lr'") as e: cls(p)
+        assert not INTERNAL.search(str(e.value))
+    with pytest.raises(TypeError, match=r"^nesterov:"): O.Momentum(p, lr=0.1, nesterov="yes")
+    with pytest.raises(TypeError, match=r"^amsgrad:"): O.AdamW(p, amsgrad=None)
+    with pytest.raises(TypeError, match=r"unknown argument 'nesterov'"): O.GD(p, lr=0.1, nesterov=True)
+    with pytest.raises(TypeError, match=r"unknown argument 'amsgrad'"): O.RMSprop(p, amsgrad=True)
+
+def test_signatures_as_designed():
+    sig = lambda c: list(inspect.signature(c).parameters)
+    assert sig(O.GD) == ["params", "lr", "weight_decay", "maximize", "fused"]
+    assert sig(O.Momentum) == ["params", "lr", "gamma", "weight_decay", "nesterov", "maximize", "fused"]
+    assert sig(O.Adam) == ["params", "lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "fused"]
+    assert inspect.signature(O.AdamW).parameters["weight_decay"].default == 1e-2
+    assert inspect.signature(O.Adam).parameters["weight_decay"].default == 0.0
+    assert inspect.signature(O.GD).parameters["lr"].default is inspect.Parameter.empty
+    p = [torch.zeros(2, requires_grad=True)]
+    a, b = O.Adam(p, 0.01, (0.8, 0.9), 1e-6, 0.1, True), O.Adam(p, lr=0.01, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.1, amsgrad=True)
+    assert a.defaults == b.defaults
+
+# ---- state round trips, including AMSGrad's max and fresh optimizers after torch.load(weights_only=True) ----
+
+ROUND = {"GD": lambda ps: O.GD(ps, lr=0.1, weight_decay=0.01), "Momentum": lambda ps: O.Momentum(ps, lr=0.05, nesterov=True),
+         "Adagrad": lambda ps: O.Adagrad(ps, lr=0.1), "RMSprop": lambda ps: O.RMSprop(ps, lr=0.01, maximize=False),
+         "Adam": lambda ps: O.Adam(ps, lr=0.02, amsgrad=True), "AdamW": lambda ps: O.AdamW(ps, lr=0.02, amsgrad=True)}
+
+@pytest.mark.parametrize("name", list(ROUND))
+def test_state_round_trip_weights_only(name):
+    make = ROUND[name]
+    full = _run(make, 60)
+    saved = {}
+    def save(i, opt):
+        if i == 29:
+            buf = io.BytesIO(); torch.save(opt.state_dict(), buf); saved["sd"] = buf.getvalue()
+    first = _run(make, 30, on_step=save)
+    sd = torch.load(io.BytesIO(saved["sd"]), weights_only=True)
+    if name in ("Adam", "AdamW"): assert all("max_exp_avg_sq" in s for s in sd["state"].values())
+    def resume(ps):
+        with torch.no_grad():
+            for p, x in zip(ps, torch.split(first[-1], [p.numel() for p in ps])): p.copy_(x.reshape(p.shape))
+        opt = make(ps); opt.load_state_dict(sd); return opt
+    assert torch.equal(torch.cat([first, _run(resume, 30)]), full)
+
+# ---- fused=True ----
+
+class _CountingBackend:
+    "A torch.compile backend that counts compiles and hands the graph to aot_eager (cheap) or inductor."
+    def __init__(self, inner="aot_eager"): self.n, self.inner = 0, inner
+    def __call__(self, gm, example_inputs):
+        self.n += 1
+        from torch._dynamo.backends.registry import lookup_backend
+        return lookup_backend(self.inner)(gm, example_inputs)
+
+@pytest.fixture
+def backend(monkeypatch):
+    b = _CountingBackend()
+    monkeypatch.setattr(O, "_FUSED_BACKEND", b)
+    return b
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_fused_equals_eager_traced(name, backend):
+    "The compiled rule (aot_eager: the traced graph, without inductor) gives the eager trajectory to float32 rounding."
+    ours = ROUND[name]
+    def fused(ps):
+        opt = ours(ps)
+        for g in opt.param_groups: g["fused"] = True
+        return opt
+    a, b = _run(ours, 40, dtype=torch.float32), _run(fused, 40, dtype=torch.float32)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    assert backend.n == 1                                 # one group, one bucket: compiled once for 40 steps
+
+def test_fused_no_recompile_under_scheduler(backend):
+    "OneCycleLR changes lr and β₁ every step: still one compile."
+    p = [torch.randn(5, requires_grad=True), torch.randn(2, 3, requires_grad=True)]
+    opt = O.Adam(p, lr=0.1, fused=True)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 0.1, total_steps=30)
+    for _ in range(25):
+        for x in p: x.grad = torch.ones_like(x)
+        opt.step(); sched.step()
+    assert backend.n == 1
+
+def test_fused_inductor_cpu_matches_eager_and_torch_fused():
+    "The real thing on CPU: inductor-compiled AdamW (amsgrad) against our eager step and torch's fused=True, float32."
+    def with_kw(**kw): return lambda ps: O.AdamW(ps, lr=0.02, amsgrad=True, **kw)
+    a, b = _run(with_kw(), 40, dtype=torch.float32), _run(with_kw(fused=True), 40, dtype=torch.float32)
+    c = _run(lambda ps: torch.optim.AdamW(ps, lr=0.02, amsgrad=True, fused=True), 40, dtype=torch.float32)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6); torch.testing.assert_close(b, c, rtol=1e-5, atol=1e-6)
+
+def test_fused_state_round_trip(backend):
+    make = lambda ps: O.Adam(ps, lr=0.02, amsgrad=True, fused=True)
+    full = _run(make, 20, dtype=torch.float32)
+    saved = {}
+    def save(i, opt):
+        if i == 9: buf = io.BytesIO(); torch.save(opt.state_dict(), buf); saved["sd"] = buf.getvalue()
+    first = _run(make, 10, dtype=torch.float32, on_step=save)
+    def resume(ps):
+        with torch.no_grad():
+            for p, x in zip(ps, torch.split(first[-1], [p.numel() for p in ps])): p.copy_(x.reshape(p.shape))
+        opt = make(ps); opt.load_state_dict(torch.load(io.BytesIO(saved["sd"]), weights_only=True)); return opt
+    assert torch.equal(torch.cat([first, _run(resume, 10, dtype=torch.float32)]), full)
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", list(ROUND))
+def test_gpu_fused_matches_eager(name):
+    "CUDA, inductor: fused=True equals the eager step to float32 rounding."
+    def fused(ps):
+        opt = ROUND[name](ps)
+        for g in opt.param_groups: g["fused"] = True
+        return opt
+    a, b = _run(ROUND[name], 40, device="cuda", dtype=torch.float32), _run(fused, 40, device="cuda", dtype=torch.float32)
+    assert b.device.type == "cuda"
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)

@@ -4,7 +4,7 @@ from pathlib import Path
 from execnb.nbio import read_nb, write_nb
 from execnb.shell import CaptureShell
 
-for fn in sys.argv[1:]:
+for fn in [Path(a).resolve() for a in sys.argv[1:]]:
     fn = Path(fn).resolve()
     nb = read_nb(fn)
     os.chdir(fn.parent)
