@@ -6,7 +6,8 @@
 from __future__ import annotations
 import math
 import numpy as np
-from .core import is_torch, as_float_array, namespace, check_range, check_choice
+from .core import (is_torch, as_float_array, namespace, check_range, check_choice,
+                          upcast, round_to)
 
 # %% auto #0
 __all__ = ['sigmoid', 'sigmoid_prime', 'tanh', 'tanh_prime', 'relu', 'relu_prime', 'leaky_relu', 'leaky_relu_prime', 'gelu',
@@ -16,7 +17,7 @@ __all__ = ['sigmoid', 'sigmoid_prime', 'tanh', 'tanh_prime', 'relu', 'relu_prime
 def _compute(f, x, xp, *args):
     "f(x, xp, *args), with float16 and bfloat16 computed in float32 and rounded once."
     if x.dtype.itemsize >= 4: return f(x, xp, *args)
-    return xp.astype(f(xp.astype(x, xp.float32), xp, *args), x.dtype)
+    return round_to(f(upcast(x), xp, *args), x.dtype)
 
 def _apply(f, df, save_output:bool, x, *args):
     "f(x, xp, *args); a torch tensor goes through the autograd Function with backward df."

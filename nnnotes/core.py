@@ -10,8 +10,9 @@ import numpy as np
 from array_api_compat import array_namespace
 
 # %% auto #0
-__all__ = ['is_torch', 'as_float_array', 'namespace', 'finfo', 'logsumexp', 'softplus', 'log_softmax', 'tracing', 'check_finite',
-           'check_range', 'check_same_shape', 'check_choice', 'check_distribution', 'numerical_grad']
+__all__ = ['is_torch', 'as_float_array', 'namespace', 'finfo', 'upcast', 'round_to', 'logsumexp', 'softplus', 'log_softmax',
+           'tracing', 'check_finite', 'check_range', 'check_same_shape', 'check_choice', 'check_distribution',
+           'numerical_grad']
 
 # %% ../nbs/00_core.ipynb #32f3163a
 def is_torch(
@@ -77,6 +78,23 @@ def finfo(
 
         return torch.finfo(x.dtype)
     return np.finfo(np.asarray(x).dtype)
+
+# %% ../nbs/00_core.ipynb #a2e40ea1
+def upcast(
+    x, # a floating array or tensor
+):
+    "float16 and bfloat16 `x` in float32, where the arithmetic runs; other dtypes as they are."
+    if x.dtype.itemsize >= 4: return x
+    return x.float() if is_torch(x) else x.astype(np.float32)
+
+# %% ../nbs/00_core.ipynb #be62b751
+def round_to(
+    y, # the result, computed in float32 (or wider)
+    dtype, # the input's dtype
+):
+    "`y` rounded once to `dtype`: a no-op unless the input was float16 or bfloat16."
+    if y.dtype == dtype: return y
+    return y.to(dtype) if is_torch(y) else y.astype(dtype)
 
 # %% ../nbs/00_core.ipynb #3c760e3a
 def logsumexp(

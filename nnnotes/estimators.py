@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib, math
 from typing import NamedTuple
 import numpy as np
-from .core import as_float_array, check_choice, is_torch, namespace, tracing
+from .core import (as_float_array, check_choice, is_torch, namespace, round_to, tracing,
+                          upcast)
 from .information import _in_base, _log_base, hill_number as _hill_of_p
 
 # %% auto #0
@@ -40,15 +41,11 @@ def _counts(counts, axis:int=-1, name:str="counts"):
         raise ValueError(f"axis: must be an integer in [{-x.ndim}, {x.ndim - 1}] for {name} of shape {tuple(x.shape)}; got {axis!r}")
     if x.shape[axis] == 0: raise ValueError(f"{name}: empty sample: no categories along axis {axis}")
     xp, dtype = namespace(x), x.dtype
-    if x.dtype in (xp.float16, getattr(xp, "bfloat16", xp.float16)): x = xp.astype(x, xp.float32)
+    x = upcast(x)
     x = xp.moveaxis(x, axis, -1)
     n = xp.sum(x, axis=-1)
     if not tracing(): _check_counts(x, n, name, xp)
     return x, xp, n, dtype
-
-def _out(h, xp, dtype):
-    "`h` rounded once to the input's dtype (float16/bfloat16 inputs are computed in float32)."
-    return h if h.dtype == dtype else xp.astype(h, dtype)
 
 def _freq(x, xp, k:int):
     "The number f_k of categories seen exactly k times, per sample (k = 0: the categories not seen)."
@@ -180,7 +177,7 @@ def entropy(
         m = n + a * x.shape[-1]
         h = xp.log(m) - xp.sum(_xlogx(x + a, xp), axis=-1) / m
     else: h = _chao_entropy(x, xp, n, _freq(x, xp, 1), _freq(x, xp, 2))
-    return _out(_in_base(h, lb), xp, dtype)
+    return round_to(_in_base(h, lb), dtype)
 
 # %% ../nbs/02a_estimators.ipynb #a3f36970
 def mutual_information(
@@ -208,7 +205,7 @@ def mutual_information(
         i = est(xp.sum(txy, axis=-1)) + est(xp.sum(txy, axis=-2)) - est(x)
     if method != "miller_madow":  # ≥ 0 in exact arithmetic; rounding can give −1e-17
         i = xp.where(i > 0, i, xp.zeros_like(i))
-    return _out(_in_base(i, lb), xp, dtype)
+    return round_to(_in_base(i, lb), dtype)
 
 # %% ../nbs/02a_estimators.ipynb #809fff18
 class Contingency(NamedTuple):
@@ -292,7 +289,7 @@ def hill_number(
     check_choice(method, "method", ("plugin", "chao"))
     q = _order(order)
     x, xp, n, dtype = _counts(counts, axis)
-    if method == "plugin": return _out(_hill_of_p(x / n[..., None], q), xp, dtype)
+    if method == "plugin": return round_to(_hill_of_p(x / n[..., None], q), dtype)
     f1, f2 = _freq(x, xp, 1), _freq(x, xp, 2)
     if q == 0: d = xp.sum(xp.astype(x > 0, x.dtype), axis=-1) + _f0_hat(n, f1, f2, xp)
     elif q == 1: d = xp.exp(_chao_entropy(x, xp, n, f1, f2))
@@ -306,7 +303,7 @@ def hill_number(
                 s = xp.where(n >= q, s, _hill_chao_general(x, xp, n, f1, z, w, q))
         else: s = _hill_chao_general(x, xp, n, f1, z, w, q)
         d = s ** (1 / (1 - q))
-    return _out(d, xp, dtype)
+    return round_to(d, dtype)
 
 # %% ../nbs/02a_estimators.ipynb #5a393114
 def _sizes(size, name):
@@ -326,7 +323,7 @@ def coverage(
     x, xp, n, dtype = _counts(counts)
     f1, f2 = _freq(x, xp, 1), _freq(x, xp, 2)
     z, w = _z(n, f1, _f0_hat(n, f1, f2, xp))
-    if size is None: return _out(1 - f1 / n * z, xp, dtype)
+    if size is None: return round_to(1 - f1 / n * z, dtype)
     ms, single = _sizes(size, "size")
     out = []
     for m in ms:
@@ -339,7 +336,7 @@ def coverage(
         extra = 1 - f1 / n * xp.exp(-w * xp.where(m - n + 1 > 1, m - n + 1, 1))
         out.append(xp.where(n > m, rare, extra))
     c = xp.stack(out, axis=-1)
-    return _out(c[..., 0] if single else c, xp, dtype)
+    return round_to(c[..., 0] if single else c, dtype)
 
 # %% ../nbs/02a_estimators.ipynb #45aeaf71
 def _rarefied(x, xp, n, m:float, q:float):
@@ -387,7 +384,7 @@ def hill_curve(
         else: extra = None
         out.append(extra if d is None else d if extra is None else xp.where(n >= m, d, extra))
     d = xp.stack(out, axis=-1)
-    return _out(d[..., 0] if single else d, xp, dtype)
+    return round_to(d[..., 0] if single else d, dtype)
 
 # %% ../nbs/02a_estimators.ipynb #866a8c11
 def _assemblage(x, xp, n):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import numpy as np
 from .core import (as_float_array, check_distribution, check_same_shape, is_torch,
-                          logsumexp, namespace, tracing)
+                          logsumexp, namespace, round_to, tracing, upcast)
 
 # %% auto #0
 __all__ = ['entropy', 'joint_entropy', 'conditional_entropy', 'chain_rule_terms', 'mutual_information', 'kl_divergence',
@@ -53,18 +53,6 @@ def _table2(pxy, fn):
         raise ValueError("pxy: must be a 2-D joint table (X on axis 0, Y on axis 1); "
                          f"got shape {tuple(pxy.shape)}")
     return _dist(pxy, "pxy", None, fn)
-
-def _upcast(x):
-    "float16 and bfloat16 `x` in float32, where the arithmetic runs; other dtypes as is."
-    if is_torch(x):
-        import torch
-        return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-    return x.astype(np.float32) if x.dtype == np.float16 else x
-
-def _cast(y, dtype):
-    "`y` rounded once to the input's `dtype` (a no-op unless float16 or bfloat16)."
-    if y.dtype == dtype: return y
-    return y.to(dtype) if is_torch(y) else y.astype(dtype)
 
 def _xlogy(xp, x, y):
     "x·log(y) entry by entry, 0 (gradient too) where x = y = 0; ∂/∂x = log y where y > 0."
@@ -137,8 +125,8 @@ def entropy(
     "Shannon entropy `H(P) = −Σ P log P` along `axis`, with 0 log 0 = 0."
     lb = _log_base(base)
     p, xp = _dist(p, "p", axis, "entropy")
-    h = _reduce(lambda w, ax: _neg_sum(xp, _xlogy(xp, w, w), ax), axis, _upcast(p))
-    return _cast(_in_base(h, lb), p.dtype)
+    h = _reduce(lambda w, ax: _neg_sum(xp, _xlogy(xp, w, w), ax), axis, upcast(p))
+    return round_to(_in_base(h, lb), p.dtype)
 
 # %% ../nbs/02_information.ipynb #eb6cf869
 def joint_entropy(
@@ -148,8 +136,8 @@ def joint_entropy(
     "Joint entropy `H(X₁, …, Xₙ)` of a joint table: −Σ P log P over all its entries."
     lb = _log_base(base)
     p, xp = _dist(p, "p", None, "joint_entropy")
-    w = _upcast(p)
-    return _cast(_in_base(_neg_sum(xp, _xlogy(xp, w, w)), lb), p.dtype)
+    w = upcast(p)
+    return round_to(_in_base(_neg_sum(xp, _xlogy(xp, w, w)), lb), p.dtype)
 
 # %% ../nbs/02_information.ipynb #41d2c63b
 def conditional_entropy(
@@ -159,9 +147,9 @@ def conditional_entropy(
     "Conditional entropy `H(Y|X) = Σ P(x,y) log P(x)/P(x,y)` of a 2-D joint table."
     lb = _log_base(base)
     pxy, xp = _table2(pxy, "conditional_entropy")
-    w = _upcast(pxy)
+    w = upcast(pxy)
     px = xp.sum(w, axis=1, keepdims=True)
-    return _cast(_in_base(_neg_sum(xp, _rel_entr(xp, w, px)), lb), pxy.dtype)
+    return round_to(_in_base(_neg_sum(xp, _rel_entr(xp, w, px)), lb), pxy.dtype)
 
 # %% ../nbs/02_information.ipynb #ea478c5c
 def chain_rule_terms(
@@ -172,12 +160,12 @@ def chain_rule_terms(
     lb = _log_base(base)
     p, xp = _dist(p, "p", None, "chain_rule_terms")
     if p.ndim == 0: raise ValueError("p: must have at least one axis (one per variable)")
-    w, n = _upcast(p), p.ndim
+    w, n = upcast(p), p.ndim
     marg = [xp.sum(w, axis=tuple(range(i, n))) if i < n else w for i in range(1, n + 1)]
     terms = [_neg_sum(xp, _xlogy(xp, marg[0], marg[0]))]  # H(X1); marg[i-1] is P(x1..xi)
     terms += [_neg_sum(xp, _rel_entr(xp, m, prev[..., None]))
               for prev, m in zip(marg, marg[1:])]
-    return _cast(_in_base(xp.stack(terms), lb), p.dtype)
+    return round_to(_in_base(xp.stack(terms), lb), p.dtype)
 
 # %% ../nbs/02_information.ipynb #8acb7cd9
 def mutual_information(
@@ -187,11 +175,11 @@ def mutual_information(
     "Mutual information `I(X;Y) = D_KL(P_XY ‖ P_X P_Y)` of a 2-D joint table."
     lb = _log_base(base)
     pxy, xp = _table2(pxy, "mutual_information")
-    w = _upcast(pxy)
+    w = upcast(pxy)
     px, py = xp.sum(w, axis=1, keepdims=True), xp.sum(w, axis=0, keepdims=True)
     x_given_y = w / xp.where(py > 0, py, 1)
     i = xp.sum(py * _rel_entr(xp, x_given_y, px))  # Σ_y P(y) D_KL(P_X|Y=y ‖ P_X)
-    return _cast(_in_base(i, lb), pxy.dtype)
+    return round_to(_in_base(i, lb), pxy.dtype)
 
 # %% ../nbs/02_information.ipynb #63219009
 def kl_divergence(
@@ -205,8 +193,8 @@ def kl_divergence(
     p, q, xp = _pair(p, q, axis, "kl_divergence")
     dt = p.dtype if p.dtype == q.dtype else xp.result_type(p, q)
     terms = lambda p, q, ax: xp.sum(_rel_entr(xp, p, q), axis=ax)
-    d = _reduce(terms, axis, _upcast(p), _upcast(q))
-    return _cast(_in_base(d, lb), dt)
+    d = _reduce(terms, axis, upcast(p), upcast(q))
+    return round_to(_in_base(d, lb), dt)
 
 # %% ../nbs/02_information.ipynb #0fa9f9cc
 def cross_entropy(
@@ -220,8 +208,8 @@ def cross_entropy(
     p, q, xp = _pair(p, q, axis, "cross_entropy")
     dt = p.dtype if p.dtype == q.dtype else xp.result_type(p, q)
     terms = lambda p, q, ax: _neg_sum(xp, _xlogy(xp, p, q), ax)
-    ce = _reduce(terms, axis, _upcast(p), _upcast(q))
-    return _cast(_in_base(ce, lb), dt)
+    ce = _reduce(terms, axis, upcast(p), upcast(q))
+    return round_to(_in_base(ce, lb), dt)
 
 # %% ../nbs/02_information.ipynb #b0261a38
 _SERIES = 0.5  # expm1/log1p form where |q − 1| < 1/2: there |(q − 1) ln p| < 373
@@ -235,7 +223,7 @@ def hill_number(
     q = _number(order, "order")
     if not q >= 0: raise ValueError(f"order: must lie in [0, inf]; got {order}")  # or NaN
     p, xp = _dist(p, "p", axis, "hill_number")
-    w = _upcast(p)
+    w = upcast(p)
     w = w / xp.sum(w, axis=axis, keepdims=True)
     if q == 0: d = xp.sum(xp.astype(w > 0, w.dtype), axis=axis)  # richness
     elif q == math.inf: d = 1 / xp.max(w, axis=axis)
@@ -250,4 +238,4 @@ def hill_number(
             top = xp.max(lp, axis=axis, keepdims=True)
             log_s = q * xp.squeeze(top, axis=axis) + logsumexp(q * (lp - top), axis=axis)
             d = xp.exp(log_s / (1 - q))
-    return _cast(d, p.dtype)
+    return round_to(d, p.dtype)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np
 from .core import (as_float_array, check_choice, check_distribution, check_range,
-                          check_same_shape, is_torch, softplus, tracing)
+                          check_same_shape, is_torch, round_to, softplus, tracing, upcast)
 
 # %% auto #0
 __all__ = ['hinge_loss', 'multiclass_hinge_loss', 'hinge_embedding_loss', 'binary_cross_entropy',
@@ -26,9 +26,7 @@ class _NumpyOps:
     @staticmethod
     def compute(x):
         "`x` in the dtype of the computation (float16: float32), and the output dtype."
-        return (x.astype(np.float32), x.dtype) if x.dtype == np.float16 else (x, x.dtype)
-    @staticmethod
-    def out(l, dtype): return l.astype(dtype, copy=False)
+        return upcast(x), x.dtype
     @staticmethod
     def to(a, dtype): return a.astype(dtype, copy=False)
     @staticmethod
@@ -82,9 +80,7 @@ class _TorchOps:
         out = x.dtype
         if torch.is_autocast_enabled(x.device.type) and x.dtype != torch.float64:
             out = torch.float32  # autocast runs torch's losses in float32
-        return (x.float() if x.dtype in (torch.float16, torch.bfloat16) else x), out
-    @staticmethod
-    def out(l, dtype): return l.to(dtype)
+        return upcast(x), out
     @staticmethod
     def to(a, dtype): return a.to(dtype)
     @staticmethod
@@ -222,7 +218,7 @@ def hinge_loss(
     "Binary hinge loss max(0, 1 − y·ŷ)."
     x, y, o = _labels(input, target, reduction)
     x, dtype = o.compute(x)
-    return o.out(_reduce(o.relu(1 - o.to(y, x.dtype) * x), reduction, o), dtype)
+    return round_to(_reduce(o.relu(1 - o.to(y, x.dtype) * x), reduction, o), dtype)
 
 # %% ../nbs/03_losses.ipynb #42d2c450
 def _power(p):
@@ -254,7 +250,7 @@ def multiclass_hinge_loss(
     # the true class is not in the sum
     l = o.sum(o.where(o.own_class(t, c), 0.0, z), axis)
     if w is not None: l = l * o.take(w, t)
-    return o.out(_reduce(l, reduction, o), dtype)
+    return round_to(_reduce(l, reduction, o), dtype)
 
 # %% ../nbs/03_losses.ipynb #0764f971
 def hinge_embedding_loss(
@@ -267,7 +263,7 @@ def hinge_embedding_loss(
     margin = _margin(margin)
     x, y, o = _labels(input, target, reduction)
     x, dtype = o.compute(x)
-    return o.out(_reduce(o.where(y == 1, x, o.relu(margin - x)), reduction, o), dtype)
+    return round_to(_reduce(o.where(y == 1, x, o.relu(margin - x)), reduction, o), dtype)
 
 # %% ../nbs/03_losses.ipynb #f291dd1c
 def binary_cross_entropy(
@@ -283,7 +279,7 @@ def binary_cross_entropy(
     check_range(y, "target", 0, 1)
     x, dtype = o.compute(x)
     w = _entry_weight(weight, x, o)
-    return o.out(_reduce(o.bce(x, o.to(y, x.dtype), w), reduction, o), dtype)
+    return round_to(_reduce(o.bce(x, o.to(y, x.dtype), w), reduction, o), dtype)
 
 # %% ../nbs/03_losses.ipynb #f5a6b7c8
 def binary_cross_entropy_with_logits(
@@ -303,7 +299,7 @@ def binary_cross_entropy_with_logits(
     y = o.to(y, x.dtype)
     pos = y if pw is None else pw * y
     l = (1 - y) * o.softplus(x) + pos * o.softplus(-x)
-    return o.out(_reduce(l if w is None else l * w, reduction, o), dtype)
+    return round_to(_reduce(l if w is None else l * w, reduction, o), dtype)
 
 # %% ../nbs/03_losses.ipynb #407533ad
 def _smoothing(label_smoothing):
@@ -348,7 +344,7 @@ def cross_entropy(
         q = o.to(t, x.dtype)
         if ls: q = (1 - ls) * q + ls / c                    # q = (1 − ε)·p + ε·u
         l = -o.sum(q * lsm if wb is None else q * wb * lsm, axis)
-        return o.out(_reduce(l, reduction, o), dtype)
+        return round_to(_reduce(l, reduction, o), dtype)
     keep = t != ignore_index
     t = o.where(keep, t, 0)                                  # a valid index where ignored
     l = -o.pick(lsm, t, axis)                                # −log p_y
@@ -358,10 +354,10 @@ def cross_entropy(
     if ls:
         l = (1 - ls) * l - ls / c * o.sum(lsm if wb is None else wb * lsm, axis)
     l = o.where(keep, l, 0.0)
-    if reduction != "mean": return o.out(_reduce(l, reduction, o), dtype)
+    if reduction != "mean": return round_to(_reduce(l, reduction, o), dtype)
     counted = o.to(keep, x.dtype) if wy is None else o.where(keep, wy, 0.0)
     # Σ loss / Σ w_y of the counted
-    return o.out(o.divide(o.sum(l), o.sum(counted)), dtype)
+    return round_to(o.divide(o.sum(l), o.sum(counted)), dtype)
 
 # %% ../nbs/03_losses.ipynb #1d21002e
 def logistic_loss(
@@ -372,4 +368,4 @@ def logistic_loss(
     "ln(1 + e^(−y·ŷ)) = softplus(−y·ŷ): F.soft_margin_loss, finite for every finite ŷ."
     x, y, o = _labels(input, target, reduction)
     x, dtype = o.compute(x)
-    return o.out(_reduce(o.softplus(-(o.to(y, x.dtype) * x)), reduction, o), dtype)
+    return round_to(_reduce(o.softplus(-(o.to(y, x.dtype) * x)), reduction, o), dtype)
