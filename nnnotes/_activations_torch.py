@@ -3,9 +3,10 @@
 __all__ = ['Sigmoid', 'Tanh', 'ReLU', 'LeakyReLU', 'GELU', 'ELU', 'apply']
 
 # %% ../nbs/01_activations.ipynb #a1c0e002
+import inspect
 import torch
 from torch import nn
-from .core import check_choice, namespace
+from .core import check_choice, namespace, tracing
 from .activations import sigmoid, tanh, relu, leaky_relu, gelu, elu
 from .activations import (_compute, _apply, _check_number, _inplace, _sigmoid, _dsigmoid,
                                  _tanh, _dtanh, _relu, _drelu, _leaky_relu, _dleaky_relu,
@@ -85,7 +86,8 @@ def _backward(df, s, grad, args, in_float32:bool):
     "grad·df(s, *args); float16 and bfloat16 in float32, rounded once."
     if in_float32 and s.dtype.itemsize < 4:
         d = df(s.float(), _XP, *args)
-        return (grad * d if torch.is_grad_enabled() else d.mul_(grad)).to(s.dtype)
+        if torch.is_grad_enabled() or tracing(): return (grad * d).to(s.dtype)
+        return torch.mul(d, grad, out=torch.empty_like(s))  # in float32, rounded as it is stored
     d = df(s, _XP, *args)
     return grad * d if torch.is_grad_enabled() else d.mul_(grad)  # in place unless building a graph
 
@@ -115,6 +117,8 @@ def _function(f, df, save_output:bool, fwd32:bool, bwd32:bool, forward_mode:bool
             s, = ctx.saved_tensors
             return _backward(df, s, x_t, ctx.args, bwd32)
         Activation.jvp = staticmethod(jvp)
+    # Function.apply binds its arguments to forward's signature on every call: computed once here
+    Activation.forward.__signature__ = inspect.signature(Activation.forward)
     name = "".join(w.title() for w in f.__name__.strip("_").split("_"))  # _leaky_relu: LeakyRelu
     Activation.__name__ = Activation.__qualname__ = f"{name}Function"
     return Activation

@@ -19,6 +19,24 @@ def _compute(f, x, xp, *args):
     if x.dtype.itemsize >= 4: return f(x, xp, *args)
     return round_to(f(upcast(x), xp, *args), x.dtype)
 
+def _scratch(a):
+    "`a`, a temporary, to be overwritten; a copy if autograd records it (double backward)."
+    if is_torch(a):
+        import torch
+        if a.requires_grad and torch.is_grad_enabled(): return a.clone()
+    return a
+
+def _fresh(f:str, a):
+    "f(a) for a temporary `a`: written into `a`, or a fresh copy if autograd records it."
+    if is_torch(a):
+        import torch
+        if a.requires_grad and torch.is_grad_enabled():  # double backward: f's saved result stays
+            return getattr(torch, f)(a).clone()
+        return getattr(a, f + "_")()  # a.exp_(): no new buffer
+    if not hasattr(np, f): from scipy import special as sp_special
+    ufunc = getattr(np, f) if hasattr(np, f) else getattr(sp_special, f)
+    return ufunc(a, out=a) if isinstance(a, np.ndarray) else ufunc(a)
+
 def _apply(f, df, save_output:bool, x, *args):
     "f(x, xp, *args); a torch tensor goes through the autograd Function with backward df."
     x = as_float_array(x)
@@ -41,9 +59,10 @@ def _check_number(v, name:str, low:float|None=None):
 
 # %% ../nbs/01_activations.ipynb #07cb1386
 def _sigmoid(x, xp):
+    s = _fresh("exp", xp.clip(x, max=0))  # e^min(x,0) and e^−max(x,0): no overflow
     e = xp.clip(x, min=0)
     e *= -1  # −max(x, 0), not min(x, 0) − x: that is −inf + inf = NaN at x = −inf
-    s, e = xp.exp(xp.clip(x, max=0)), xp.exp(e)  # e^min(x,0), e^−max(x,0): no overflow
+    e = _fresh("exp", e)
     e += s
     s /= e
     return s  # e^min(x,0) / (e^min(x,0) + e^−max(x,0)) = e^min(x,0) / (1 + e^−|x|)
@@ -82,7 +101,7 @@ def tanh_prime(x, # NumPy array or torch tensor
 # %% ../nbs/01_activations.ipynb #fd2a13d6
 def _relu(x, xp): return xp.clip(x, min=0)  # max(x, 0)
 def _drelu(y, xp):  # [y > 0] = ⌈min(y, 1)⌉ for y ≥ 0: 0 at x = 0
-    return xp.ceil(xp.clip(y, 0, 1))
+    return _fresh("ceil", xp.clip(y, 0, 1))
 
 def relu(x, # NumPy array or torch tensor
         ):
@@ -103,7 +122,7 @@ def _leaky_relu(x, xp, negative_slope):
     return y  # max(x, 0) + a·min(x, 0)
 
 def _dleaky_relu(x, xp, negative_slope):
-    p = xp.ceil(xp.clip(x, 0, 1))  # [x > 0]
+    p = _fresh("ceil", xp.clip(x, 0, 1))  # [x > 0]
     d = 1 - p
     d *= negative_slope
     d += p
@@ -131,14 +150,29 @@ _TANH_CLIP = 10.0  # |x| ≥ 10: K(x + Cx³) > 43 and tanh is exactly ±1 (from 
 _PHI_CLIP = 40.0  # |x| ≥ 40: φ(x) ≤ e⁻⁸⁰⁰, 0 even in float64 (whose least is e⁻⁷⁴⁴)
 _SIGMOID_CLIP = 500.0  # |x| ≥ 500: e^(−1.702|x|) ≤ e⁻⁸⁵¹ is 0, so σ or 1 − σ is exactly 0
 
-def _ndtr(x, xp):
-    "Φ(x) = erfc(−x/√2)/2, the standard normal CDF, accurate in both tails, in x's dtype."
-    if is_torch(x):
+# erfc(z) ≈ e^(−z²)·t·Q(t), t = 2/(2 + z), z ≥ 0: Q's coefficients, fitted in "Φ compiled" below
+_ERFC_Q = (0.28209479518888547, 0.28209375380835944, 0.2468845747147099, 0.17531597583520853,
+           0.09346243430516601, -0.05921135756078786, 0.13217704389177895, -0.45497398740085265,
+           0.49369493107949586, -0.2347335924610136, 0.04319543318878805)
+
+def _ndtr_fitted(x, xp):
+    "Φ(x) from erfc's fit: exp, a division and a polynomial, which a compiled kernel fuses."
+    t = 2 / (2 + xp.abs(x) * math.sqrt(0.5))
+    q = _ERFC_Q[-1]
+    for k in _ERFC_Q[-2::-1]: q = q * t + k
+    a = xp.exp(x * x * -0.5) * t * q * 0.5  # Φ(−|x|) = erfc(|x|/√2)/2
+    return xp.where(x < 0, a, 1 - a)
+
+def _ndtr(x, xp, overwrite:bool=False):
+    "Φ(x) = erfc(−x/√2)/2, accurate in both tails, in x's dtype; overwrite: in x's buffer."
+    if is_torch(x) and x.dtype.itemsize < 8:
         import torch
-        p = torch.special.erfc(x * -math.sqrt(0.5))
-    else:
-        from scipy.special import erfc
-        p = erfc(x * -math.sqrt(0.5)).astype(x.dtype, copy=False)
+        if torch.compiler.is_compiling(): return _ndtr_fitted(x, xp)  # erfc is slow there
+    if overwrite:
+        p = _scratch(x)
+        p *= -math.sqrt(0.5)
+    else: p = x * -math.sqrt(0.5)
+    p = _fresh("erfc", p)
     p *= 0.5  # erfc's result, which its backward does not need
     return p
 
@@ -185,9 +219,10 @@ def _dgelu(x, xp, approximate):
     c = xp.clip(x, -_PHI_CLIP, _PHI_CLIP)
     d = c * c
     d *= -0.5
-    d = c * xp.exp(d)
+    d = _fresh("exp", d)
+    d *= c
     d *= 1 / math.sqrt(2 * math.pi)  # xφ(x)
-    d += _ndtr(x, xp)
+    d += _ndtr(c, xp, overwrite=True)  # Φ(c) = Φ(x), Φ(±40) being 0 or 1; c is done
     return d  # Φ + xφ
 
 def gelu(x, # NumPy array or torch tensor
@@ -207,20 +242,21 @@ def gelu_prime(x, # NumPy array or torch tensor
 
 # %% ../nbs/01_activations.ipynb #6b86c978
 def _elu(x, xp, alpha):
-    y = xp.expm1(xp.clip(x, max=0))  # expm1 of min(x, 0): no overflow, exact near 0
+    y = _fresh("expm1", xp.clip(x, max=0))  # expm1 of min(x, 0): no overflow, exact near 0
     y *= alpha
     y += xp.clip(x, min=0)
     return y  # max(x, 0) + α(e^min(x,0) − 1)
 
 def _delu(x, xp, alpha):  # elu′ from the input: 1 (x > 0), αeˣ (x ≤ 0)
-    p = xp.ceil(xp.clip(x, 0, 1))  # [x > 0]
-    d = alpha * xp.exp(xp.clip(x, max=0))
+    p = _fresh("ceil", xp.clip(x, 0, 1))  # [x > 0]
+    d = _fresh("exp", xp.clip(x, max=0))
+    d *= alpha
     d *= 1 - p
     d += p
     return d  # p + (1 − p)·αe^min(x,0)
 
 def _delu_from_output(y, xp, alpha):  # elu′ = 1 (y > 0), y + α (y ≤ 0): for in-place ELU
-    p = xp.ceil(xp.clip(y, 0, 1))  # [y > 0] = [x > 0] for α ≥ 0
+    p = _fresh("ceil", xp.clip(y, 0, 1))  # [y > 0] = [x > 0] for α ≥ 0
     d = xp.clip(y, max=0)
     d += alpha
     d *= 1 - p

@@ -180,9 +180,11 @@ def _classes(x, t, axis, o, ignore_index=None):
                          f"integer dtype, or probabilities of input's shape "
                          f"{tuple(x.shape)}; got shape {tuple(t.shape)}, {t.dtype}")
     if not tracing():
-        counted = t if ignore_index is None else t[t != ignore_index]
-        if bool(((counted < 0) | (counted >= c)).any()):
+        bad = (t < 0) | (t >= c)
+        if ignore_index is not None: bad &= t != ignore_index
+        if bool(bad.any()):  # one reduction; the message's range only when raising
             ii = ignore_index
+            counted = t if ii is None else t[t != ii]
             also = "" if ii is None else f" or equal ignore_index = {ii}"
             lo, hi = int(counted.min()), int(counted.max())
             raise _IndexOutOfRange(f"target: class indices must lie in [0, "

@@ -394,9 +394,15 @@ def test_compile_module_after_linear_fullgraph(i):
     y1, y0 = compiled(x), net(x)
     g1 = torch.autograd.grad(y1.square().sum(), list(net.parameters()))
     g0 = torch.autograd.grad(y0.square().sum(), list(net.parameters()))
-    torch.testing.assert_close(y1, y0, rtol=0, atol=0)
-    for a, b in zip(g1, g0): torch.testing.assert_close(a, b, rtol=0, atol=0)
+    tol = _compiled_tol(isinstance(net[1], A.GELU) and net[1].approximate == "none")
+    torch.testing.assert_close(y1, y0, **tol)
+    for a, b in zip(g1, g0): torch.testing.assert_close(a, b, **tol)
     dynamo.reset()
+
+
+def _compiled_tol(fitted_phi):
+    "Compiled equals eager bit for bit, except exact GELU below float64: Φ from erfc's fit (float32 defaults)."
+    return {} if fitted_phi else dict(rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -412,7 +418,7 @@ def test_compile_function_after_linear_fullgraph(name):
     compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
     g1 = torch.autograd.grad(compiled(x), lin.weight)[0]
     g0 = torch.autograd.grad(model(x), lin.weight)[0]
-    torch.testing.assert_close(g1, g0, rtol=0, atol=0)
+    torch.testing.assert_close(g1, g0, **_compiled_tol(name == "gelu"))
     dynamo.reset()
 
 
@@ -432,7 +438,7 @@ def test_compile_when_first_call_ever_is_compiled():
         y.sum().backward()
         g1 = net[0].weight.grad.clone(); net.zero_grad()
         net(x).sum().backward()
-        torch.testing.assert_close(g1, net[0].weight.grad, rtol=0, atol=0)
+        torch.testing.assert_close(g1, net[0].weight.grad)  # GELU's compiled Φ: erfc's fit
         torch._dynamo.reset()
         f = torch.compile(lambda v: A.sigmoid(torch.nn.functional.linear(v, net[0].weight)).sum(), fullgraph=True,
                           backend="aot_eager")
@@ -441,6 +447,22 @@ def test_compile_when_first_call_ever_is_compiled():
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+
+
+def test_compile_gelu_float64_bitwise_and_fitted_phi_accuracy():
+    "Compiled exact GELU: float64 keeps erfc (bit for bit); float32's fitted Φ within its derived bound."
+    import torch._dynamo as dynamo
+    from nnnotes.checks.activations import _check_phi_fitted
+    lin = torch.nn.Linear(8, 16).double()
+    def model(v): return A.gelu(lin(v)).square().sum()
+    x = torch.randn(5, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    dynamo.reset()
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    g1, g0 = (torch.autograd.grad(m(x), lin.weight)[0] for m in (compiled, model))
+    torch.testing.assert_close(g1, g0, rtol=0, atol=0)
+    dynamo.reset()
+    o = _check_phi_fitted()
+    assert o.symbolic, o.detail
 
 
 def test_compile_inductor():
@@ -472,7 +494,7 @@ def test_torch_export(name):
     net = Net()
     x = torch.randn(5, 3, generator=torch.Generator().manual_seed(2))
     ep = torch.export.export(net, (x,))
-    torch.testing.assert_close(ep.module()(x), net(x), rtol=0, atol=0)
+    torch.testing.assert_close(ep.module()(x), net(x), **_compiled_tol(name == "gelu"))
     torch.testing.assert_close(net(x), ref(net.lin(x)), rtol=1e-6, atol=1e-6)
 
 

@@ -7,6 +7,8 @@ from execnb.shell import CaptureShell
 for fn in [Path(a).resolve() for a in sys.argv[1:]]:
     fn = Path(fn).resolve()
     nb = read_nb(fn)
+    for c in nb.cells:  # execnb keeps a cell's old outputs when it prints nothing now
+        if c.cell_type == "code": c.outputs = []
     os.chdir(fn.parent)
     sh = CaptureShell()
     sh.run_all(nb, exc_stop=True)

@@ -9,7 +9,8 @@ import numpy as np
 from . import Outcome, register_check, register_bench, BenchRow, time_pair, rel_error
 from ..core import numerical_grad
 from ..activations import *
-from ..activations import (_sigmoid, _dsigmoid, _ndtr, _GELU_SIGMOID_SCALE, _TANH_K,
+from ..activations import (_sigmoid, _dsigmoid, _ndtr, _ndtr_fitted, _ERFC_Q,
+                                 _GELU_SIGMOID_SCALE, _TANH_K,
                                  _TANH_C)
 
 # %% ../../nbs/01_activations.ipynb #8cb0b5ba
@@ -411,6 +412,22 @@ def _check_compile(device="cpu"):
     dynamo.reset()
     return Outcome(symbolic=not bad, detail="; ".join(bad) or "_dynamo.explain after nn.Linear")
 
+# %% ../../nbs/01_activations.ipynb #a1c0e0b3
+@register_check("activations", "Φ compiled (fitted erfc), float32: rel. error ≤ (8 + x²/2)·2⁻²³")
+def _check_phi_fitted(device="cpu"):
+    import torch
+    from scipy.special import ndtr
+    x = torch.linspace(-14, 9, 2_000_001, device=device)  # Φ(−14) = 8e-45: float32's smallest
+    p = _ndtr_fitted(x, torch).double().cpu().numpy()
+    xd = x.double().cpu().numpy()
+    ref = ndtr(xd)
+    ok = ref > 1e-37  # normal numbers: below that, float32 has fewer digits
+    rel = np.abs(p[ok] / ref[ok] - 1)
+    bound = (8 + xd[ok] ** 2 / 2) * 2.0 ** -23  # a few ulp, and x²'s rounding
+    worst = float(np.max(rel / bound))
+    return Outcome(symbolic=worst <= 1,
+                   detail=f"worst: {rel.max():.1e}, {worst:.2f} of the bound at its point")
+
 # %% ../../nbs/01_activations.ipynb #fc934df0
 @register_bench("activations", "forward+backward")
 def _bench_activations(device="cpu", quick=False):
@@ -434,11 +451,18 @@ def _bench_activations(device="cpu", quick=False):
     if not quick:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for name in ("sigmoid", "gelu"):
+            for name in ("sigmoid", "gelu", "elu"):
                 ours, _, kw, ref, ref_name = _cases()[name]
                 co, cr = torch.compile(lambda v: ours(v, **kw)), torch.compile(ref)
-                rows.append(BenchRow(f"activations.{name}.compiled", f"{name} fwd+bwd, compiled",
-                                     size, timed(step(co), step(cr)), f"compiled {ref_name}", 1.5))
+                if name != "elu":
+                    rows.append(BenchRow(f"activations.{name}.compiled",
+                                         f"{name} fwd+bwd, compiled", size,
+                                         timed(step(co), step(cr)), f"compiled {ref_name}", 1.5))
+                xh = x.detach().bfloat16().requires_grad_()  # the conversions fuse into the kernels
+                rows.append(BenchRow(f"activations.{name}.bfloat16_compiled",
+                                     f"{name} fwd+bwd, bfloat16, compiled", f"{n:,}",
+                                     timed(step(co, xh), step(co)),
+                                     "ours compiled in float32", 1.1))
     from scipy.special import expit
     for dt in (np.float32, np.float64):
         a = np.random.default_rng(0).standard_normal(n).astype(dt)
