@@ -187,7 +187,7 @@ def _tanh_arg(c):  # K(c + Cc³), computed as PyTorch does
 def _gelu(x, xp, approximate):
     if approximate == "sigmoid": y = _sigmoid(_GELU_SIGMOID_SCALE * x, xp)  # y = σ(1.702x)
     elif approximate == "tanh":
-        y = xp.tanh(_tanh_arg(xp.clip(x, -_TANH_CLIP, _TANH_CLIP)))
+        y = _fresh("tanh", _tanh_arg(xp.clip(x, -_TANH_CLIP, _TANH_CLIP)))
         y += 1
         y *= 0.5  # y = (1 + tanh(K(x + Cx³)))/2
     else: y = _ndtr(x, xp)  # y = Φ(x)
@@ -205,7 +205,7 @@ def _dgelu(x, xp, approximate):
         return d  # s + cx·s(1 − s) = s(1 + cx(1 − s)), c = 1.702
     if approximate == "tanh":
         c = xp.clip(x, -_TANH_CLIP, _TANH_CLIP)
-        t = xp.tanh(_tanh_arg(c))
+        t = _fresh("tanh", _tanh_arg(c))
         d = t * t
         d -= 1
         d *= c
@@ -214,7 +214,10 @@ def _dgelu(x, xp, approximate):
         h *= 3 * _TANH_C
         h += 1
         d *= h  # x(1 − t²)K(1 + 3Cx²)/2
-        d += 0.5 * (1 + t)
+        t = _scratch(t)  # t's last use
+        t += 1
+        t *= 0.5
+        d += t  # + (1 + t)/2
         return d
     c = xp.clip(x, -_PHI_CLIP, _PHI_CLIP)
     d = c * c
