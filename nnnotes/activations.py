@@ -33,8 +33,10 @@ def _fresh(f:str, a):
         if a.requires_grad and torch.is_grad_enabled():  # double backward: f's saved result stays
             return getattr(torch, f)(a).clone()
         return getattr(a, f + "_")()  # a.exp_(): no new buffer
-    if not hasattr(np, f): from scipy import special as sp_special
-    ufunc = getattr(np, f) if hasattr(np, f) else getattr(sp_special, f)
+    ufunc = getattr(np, f, None)
+    if ufunc is None:  # erfc
+        from scipy import special
+        ufunc = getattr(special, f)
     return ufunc(a, out=a) if isinstance(a, np.ndarray) else ufunc(a)
 
 def _apply(f, df, save_output:bool, x, *args):
