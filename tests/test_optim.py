@@ -213,23 +213,24 @@ def test_momentum_with_changing_lr_follows_the_notes():
 
 # ---- optimizer mechanics ----
 
-@pytest.mark.parametrize("name", list(PAIRS))
-def test_state_dict_round_trip_continues_bit_for_bit(name):
-    ours = PAIRS[name][0]
-    full = _run(ours, 80)
-    saved = {}
+def _saved_and_resumed(make, steps, weights_only=False):
+    "Run `steps` steps; again, saving the state_dict (torch.save) halfway and going on from it in a new optimizer."
+    half, saved = steps // 2, {}
     def save(i, opt):
-        if i == 39:
+        if i == half - 1:
             buf = io.BytesIO(); torch.save(opt.state_dict(), buf); saved["sd"] = buf.getvalue()
-    first = _run(ours, 40, on_step=save)
+    first = _run(make, half, on_step=save)
+    sd = torch.load(io.BytesIO(saved["sd"]), weights_only=weights_only)
     def resume(ps):
         with torch.no_grad():
             for p, x in zip(ps, torch.split(first[-1], [p.numel() for p in ps])): p.copy_(x.reshape(p.shape))
-        opt = ours(ps)
-        opt.load_state_dict(torch.load(io.BytesIO(saved["sd"])))
-        return opt
-    rest = _run(resume, 40)
-    assert torch.equal(torch.cat([first, rest]), full)
+        opt = make(ps); opt.load_state_dict(sd); return opt
+    return _run(make, steps), torch.cat([first, _run(resume, steps - half)]), sd
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_state_dict_round_trip_continues_bit_for_bit(name):
+    full, resumed, _ = _saved_and_resumed(PAIRS[name][0], 80)
+    assert torch.equal(resumed, full)
 
 def test_param_groups_with_different_lr():
     params, loss = _mlp()
@@ -604,20 +605,9 @@ ROUND = {"GD": lambda ps: O.GD(ps, lr=0.1, weight_decay=0.01), "Momentum": lambd
 
 @pytest.mark.parametrize("name", list(ROUND))
 def test_state_round_trip_weights_only(name):
-    make = ROUND[name]
-    full = _run(make, 60)
-    saved = {}
-    def save(i, opt):
-        if i == 29:
-            buf = io.BytesIO(); torch.save(opt.state_dict(), buf); saved["sd"] = buf.getvalue()
-    first = _run(make, 30, on_step=save)
-    sd = torch.load(io.BytesIO(saved["sd"]), weights_only=True)
+    full, resumed, sd = _saved_and_resumed(ROUND[name], 60, weights_only=True)
     if name in ("Adam", "AdamW"): assert all("max_exp_avg_sq" in s for s in sd["state"].values())
-    def resume(ps):
-        with torch.no_grad():
-            for p, x in zip(ps, torch.split(first[-1], [p.numel() for p in ps])): p.copy_(x.reshape(p.shape))
-        opt = make(ps); opt.load_state_dict(sd); return opt
-    assert torch.equal(torch.cat([first, _run(resume, 30)]), full)
+    assert torch.equal(resumed, full)
 
 # ---- fused=True ----
 
